@@ -1,0 +1,248 @@
+"""Docker set-up: pull/run/exec commands for the ROCm and CUDA images, and a host check.
+
+``docker_run(hardware, page_exact=True)`` reproduces the page's ``docker run`` line as written. The default
+is least privilege; ``RISKY_FLAGS`` explains every flag the page uses that the default leaves out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+
+from kimi_cookbook.hardware import GPUS, get_gpu
+
+PREINSTALL = "pip install sentencepiece tiktoken"
+CONTAINER_CACHE = "/root/.cache/huggingface"
+CONTAINER_WORKDIR = "/workspace"
+
+# The page's `docker run` (seed 002, section 4.2.1), as written, for the image of the chosen hardware.
+_PAGE_RUN = """docker run -d -it --ipc=host --network=host --privileged \\
+  --cap-add=CAP_SYS_ADMIN \\
+  --device=/dev/kfd --device=/dev/dri --device=/dev/mem \\
+  --group-add video --cap-add=SYS_PTRACE \\
+  --security-opt seccomp=unconfined \\
+  -v /:/work \\
+  -e SHELL=/bin/bash \\
+  --name Kimi-linear \\
+  {image} \\
+  /bin/bash"""
+
+RISKY_FLAGS: dict[str, str] = {
+    "--privileged": "gives the container every capability and all host devices: root in the container is "
+    "root on the host. Not needed to use the GPUs; /dev/kfd and /dev/dri are enough.",
+    "--cap-add=CAP_SYS_ADMIN": "near-root on the host kernel (mount, namespaces). Only profilers need it.",
+    "--cap-add=SYS_PTRACE": "lets processes trace others (debuggers, rocprof). Not needed to serve.",
+    "--device=/dev/mem": "raw access to host physical memory. Never needed to serve a model.",
+    "--security-opt seccomp=unconfined": "turns off the system-call filter. Some ROCm profiling/debug tools "
+    "need it; serving does not.",
+    "-v /:/work": "mounts the whole host filesystem read-write into the container. Mount only the model cache "
+    "and a work folder instead.",
+    "--network=host": "shares the host's network stack: the server's port is open on every host interface "
+    "unless it binds 127.0.0.1. The default publishes the port on 127.0.0.1 only.",
+    "--ipc=host": "shares host IPC (shared memory) with the container. PyTorch workers need a large /dev/shm; "
+    "--shm-size gives that without sharing the host's IPC namespace.",
+}
+
+
+def _quote_path(path: str) -> str:
+    """Quote a host path for the shell, keeping a leading ``~/`` expandable."""
+    if path == "~":
+        return "~"
+    if path.startswith("~/"):
+        return "~/" + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+def _check_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or ""):
+        raise ValueError(f"container name {name!r} is not valid: use letters, digits, '_', '.', '-'")
+    return name
+
+
+def image_for(hardware: str) -> str:
+    gpu = get_gpu(hardware)
+    if not gpu.docker_image:
+        raise ValueError(f"no Docker image known for {gpu.label}")
+    return gpu.docker_image
+
+
+def docker_pull(hardware: str = "mi300x", image: str | None = None) -> str:
+    return f"docker pull {shlex.quote(image or image_for(hardware))}"
+
+
+def docker_run(
+    hardware: str = "mi300x",
+    *,
+    page_exact: bool = False,
+    name: str = "kimi-linear",
+    image: str | None = None,
+    model_cache: str = "~/.cache/huggingface",
+    workdir: str | None = None,
+    port: int = 30000,
+    shm_size: str = "32g",
+    host_network: bool = False,
+    pass_hf_token: bool = False,
+) -> str:
+    """The ``docker run`` command that starts a detached container with a shell.
+
+    ``page_exact=True`` returns the page's line as written (AMD only; the page has no NVIDIA line).
+    The default: GPUs only through their device files (AMD) or ``--gpus all`` (NVIDIA), the model cache and
+    an optional work folder mounted, ``--shm-size`` instead of ``--ipc=host``, the server port published on
+    127.0.0.1 only. ``pass_hf_token`` forwards ``HF_TOKEN`` by name (its value never appears in the command).
+    """
+    gpu = get_gpu(hardware)
+    image = image or image_for(hardware)
+    if page_exact:
+        if not gpu.is_rocm:
+            raise ValueError(f"the page has no docker command for {gpu.label} (NVIDIA); use page_exact=False")
+        return _PAGE_RUN.format(image=image)
+    if not (1 <= int(port) <= 65535):
+        raise ValueError(f"port must be between 1 and 65535, got {port}")
+    if not re.fullmatch(r"\d+[bkmg]?", str(shm_size)):
+        raise ValueError(f"shm_size {shm_size!r} is not a docker size such as '32g'")
+    lines = ["docker run -d -it"]
+    if gpu.is_rocm:
+        lines.append("--device=/dev/kfd --device=/dev/dri --group-add video")
+    else:
+        lines.append("--gpus all")
+    lines.append(f"--shm-size {shm_size}")
+    lines.append("--network=host" if host_network else f"-p 127.0.0.1:{int(port)}:{int(port)}")
+    lines.append(f"-v {_quote_path(model_cache + ':' + CONTAINER_CACHE)}")
+    if workdir:
+        lines.append(f"-v {_quote_path(workdir + ':' + CONTAINER_WORKDIR)} -w {CONTAINER_WORKDIR}")
+    if pass_hf_token:
+        lines.append("-e HF_TOKEN")
+    lines.append(f"--name {_check_name(name)}")
+    lines.append(shlex.quote(image))
+    lines.append("/bin/bash")
+    return " \\\n  ".join(lines)
+
+
+def docker_exec(name: str = "kimi-linear", command: str | None = None) -> str:
+    """Open a shell in the container, or run ``command`` (a shell string, passed to ``bash -lc``) in it."""
+    name = _check_name(name)
+    if command is None:
+        return f"docker exec -it {name} /bin/bash"
+    return f"docker exec {name} bash -lc {shlex.quote(command)}"
+
+
+def preinstall(name: str | None = None) -> str:
+    """The page's pre-install step; with ``name``, run it in that container from the host."""
+    return PREINSTALL if name is None else docker_exec(name, PREINSTALL)
+
+
+def server_in_container_note(host_network: bool = False) -> str:
+    if host_network:
+        return "With --network=host the server's default --host 127.0.0.1 is reachable from the host only."
+    return ("With the port published on 127.0.0.1, launch the server inside the container with "
+            "--host 0.0.0.0 (it then listens inside the container's own network only).")
+
+
+# --- host check --------------------------------------------------------------------------------------
+TOOLS = {
+    "nvidia-smi": ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+    "amd-smi": ["amd-smi", "static", "--asic"],
+    "rocm-smi": ["rocm-smi", "--showproductname"],
+    "docker": ["docker", "--version"],
+}
+
+
+@dataclass
+class HostReport:
+    found: dict[str, str | None] = field(default_factory=dict)  # tool -> path or None
+    output: dict[str, str] = field(default_factory=dict)  # tool -> first lines of its output
+
+    @property
+    def vendor(self) -> str | None:
+        if self.found.get("nvidia-smi"):
+            return "nvidia"
+        if self.found.get("amd-smi") or self.found.get("rocm-smi"):
+            return "amd"
+        return None
+
+    def summary(self) -> str:
+        lines = [f"{tool:<11} {'found at ' + path if path else 'not found'}" for tool, path in self.found.items()]
+        for tool, out in self.output.items():
+            lines.append(f"--- {tool}:\n{out}")
+        if self.vendor is None:
+            lines.append("No GPU tools found: this machine can build commands and run the embedded CPU "
+                         "server, but SGLang itself needs an AMD or NVIDIA GPU host.")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "vendor": self.vendor}
+
+
+def check_host(timeout: float = 10.0, max_lines: int = 8) -> HostReport:
+    """Which of rocm-smi, amd-smi, nvidia-smi and docker are here, with a short query of each found.
+
+    Never raises for a missing tool or a tool that fails: that is reported.
+    """
+    report = HostReport()
+    for tool, cmd in TOOLS.items():
+        path = shutil.which(tool)
+        report.found[tool] = path
+        if not path:
+            continue
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            text = (proc.stdout or proc.stderr).strip()
+            if proc.returncode:
+                text = f"(exit {proc.returncode}) {text}"
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            text = f"(failed: {exc})"
+        report.output[tool] = "\n".join(text.splitlines()[:max_lines])
+    return report
+
+
+# --- CLI ---------------------------------------------------------------------------------------------
+def _cli_docker(args: argparse.Namespace) -> int:
+    if args.check_host:
+        report = check_host()
+        print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+        return 0
+    run = docker_run(args.hardware, page_exact=args.page_exact, name=args.name, model_cache=args.model_cache,
+                     workdir=args.workdir, port=args.port, host_network=args.host_network,
+                     pass_hf_token=args.pass_hf_token)
+    name = "Kimi-linear" if args.page_exact else args.name
+    print(f"# 1. pull the image\n{docker_pull(args.hardware)}\n")
+    print(f"# 2. start the container\n{run}\n")
+    print(f"# 3. pre-install inside the container (the page's step)\n{preinstall(name)}\n")
+    print(f"# 4. a shell in the container\n{docker_exec(name)}")
+    return 0
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("docker", help="print docker pull/run/exec commands, or check this host")
+    p.add_argument("--hardware", default="mi300x", help=f"one of {', '.join(GPUS)}")
+    p.add_argument("--page-exact", action="store_true", help="the page's docker run line as written (AMD)")
+    p.add_argument("--name", default="kimi-linear")
+    p.add_argument("--model-cache", default="~/.cache/huggingface")
+    p.add_argument("--workdir", default=None)
+    p.add_argument("--port", type=int, default=30000)
+    p.add_argument("--host-network", action="store_true")
+    p.add_argument("--pass-hf-token", action="store_true", help="forward HF_TOKEN by name (value not printed)")
+    p.add_argument("--check-host", action="store_true", help="report rocm-smi/amd-smi/nvidia-smi/docker")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cli_docker)
+
+
+def execute(command: str, timeout: float | None = None) -> str:
+    """Run a generated docker command on this host (``bash -c``), streaming its output.
+
+    Raises ``RuntimeError`` with the output's last lines when docker is missing or the command fails
+    (a docker client without a running engine fails here with docker's own message).
+    """
+    if shutil.which("docker") is None:
+        raise RuntimeError("docker is not installed on this host; copy the command to a GPU host instead")
+    proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=timeout)
+    out = (proc.stdout + proc.stderr).strip()
+    if proc.returncode:
+        tail = "\n".join(out.splitlines()[-15:])
+        raise RuntimeError(f"command failed with exit status {proc.returncode}:\n{tail}")
+    return out

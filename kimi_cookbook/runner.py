@@ -1,0 +1,98 @@
+"""Execute cookbook notebooks with papermill into a run folder, with a summary.
+
+Used by ``kimi-cookbook demo`` (the main job) and by the tests.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+
+
+def list_notebooks(folder: Path | str = NOTEBOOK_DIR) -> list[Path]:
+    """The cookbook notebooks in run order (``NN_name.ipynb``); the ``_template`` is not one."""
+    return sorted(p for p in Path(folder).glob("[0-9]*.ipynb"))
+
+
+def notebook_parameters(path: Path | str) -> dict:
+    """The names and defaults of a notebook's ``parameters`` cell (papermill's own inspection)."""
+    import papermill
+
+    return {name: info["default"] for name, info in papermill.inspect_notebook(str(path)).items()}
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    output: Path
+    error: str = ""
+
+
+def execute_notebook(path: Path | str, output: Path | str, parameters: dict | None = None,
+                     timeout: int = 900, progress: bool = False) -> NotebookResult:
+    """Run one notebook with papermill (kernel ``python3``, cwd = the notebook's folder)."""
+    import papermill
+
+    path, output = Path(path), Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    known = notebook_parameters(path)
+    params = {k: v for k, v in (parameters or {}).items() if k in known}
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(path), str(output), parameters=params, kernel_name="python3", cwd=str(path.parent),
+            progress_bar=progress, execution_timeout=timeout, log_output=False,
+        )
+    except Exception as exc:  # papermill's PapermillExecutionError carries the cell's error
+        lines = str(exc).strip().splitlines()
+        return NotebookResult(path.stem, "failed", time.perf_counter() - start, output, "\n".join(lines[-8:]))
+    return NotebookResult(path.stem, "ok", time.perf_counter() - start, output)
+
+
+def run_notebooks(paths: list[Path], run_dir: Path | str, parameters: dict | None = None,
+                  timeout: int = 900) -> list[NotebookResult]:
+    """Execute each notebook into ``run_dir`` (a failure does not stop the others); write summaries."""
+    from tqdm.auto import tqdm
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    bar = tqdm(paths, desc="notebooks", unit="nb")
+    for path in bar:
+        bar.set_postfix_str(path.stem)
+        results.append(execute_notebook(path, run_dir / path.name, parameters, timeout))
+        write_summary(results, run_dir)
+    return results
+
+
+def format_table(results: list[NotebookResult]) -> str:
+    width = max([len(r.name) for r in results] + [8])
+    lines = [f"{'notebook':<{width}}  status  seconds", f"{'-' * width}  ------  -------"]
+    lines += [f"{r.name:<{width}}  {r.status:<6}  {r.seconds:7.1f}" for r in results]
+    return "\n".join(lines)
+
+
+def write_summary(results: list[NotebookResult], run_dir: Path) -> None:
+    ok = sum(r.status == "ok" for r in results)
+    md = [f"# Cookbook run: {ok}/{len(results)} notebooks passed", "", "| notebook | status | seconds |",
+          "|---|---|---|"]
+    md += [f"| [{r.name}]({r.output.name}) | {r.status} | {r.seconds:.1f} |" for r in results]
+    for r in results:
+        if r.error:
+            md += ["", f"## {r.name} failed", "", "```", r.error, "```"]
+    (run_dir / "summary.md").write_text("\n".join(md) + "\n")
+    rows = "".join(
+        f"<tr><td><a href='{html.escape(r.output.name)}'>{html.escape(r.name)}</a></td>"
+        f"<td>{r.status}</td><td>{r.seconds:.1f}</td></tr>" for r in results
+    )
+    (run_dir / "summary.html").write_text(
+        f"<h1>Cookbook run: {ok}/{len(results)} passed</h1><table border=1><tr><th>notebook</th>"
+        f"<th>status</th><th>seconds</th></tr>{rows}</table>\n"
+    )

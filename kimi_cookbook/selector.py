@@ -1,0 +1,326 @@
+"""The page's interactive command generator, as plain Python.
+
+Two layers:
+
+* ``render_command(values)`` reproduces the SGLang cookbook page's React generator (``KimiLinearDeployment``)
+  character for character for the page's own options, including its two-line ``# Error: ...`` text.
+* ``build_launch_spec(...)`` / ``build_launch_command(...)`` is the typed API for code: it raises
+  ``ValueError`` for impossible choices instead of returning error text, shell-quotes every value, and
+  adds what the page lacks (NVIDIA GPUs, tp, host, port, context length, memory fraction, tokenizer path).
+  With default knobs it produces exactly the page's text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import shlex
+from dataclasses import dataclass, field
+
+from kimi_cookbook import MODEL_ID
+from kimi_cookbook.hardware import GPUS, PAGE_HARDWARE, get_gpu
+
+# --- the page's option groups, ids, titles and labels (seed 002, ``const options``) -----------------
+PAGE_OPTIONS: dict[str, dict] = {
+    "hardware": {
+        "name": "hardware",
+        "title": "Hardware Platform",
+        "items": [
+            {"id": "mi300x", "label": "MI300x", "default": False},
+            {"id": "mi325x", "label": "MI325x", "default": False},
+            {"id": "mi355x", "label": "MI355x", "default": False},
+        ],
+    },
+    "modelname": {
+        "name": "modelname",
+        "title": "Model Name",
+        "items": [{"id": "instruct", "label": "Kimi-Linear-48B-A3B-Instruct", "default": True}],
+    },
+    "strategy": {
+        "name": "strategy",
+        "title": "Deployment Strategy",
+        "type": "checkbox",
+        "items": [{"id": "tp", "label": "TP", "default": True, "required": True}],
+    },
+    "reasoning": {
+        "name": "reasoning",
+        "title": "Reasoning Parser",
+        "items": [
+            {"id": "disabled", "label": "Disabled", "default": True},
+            {"id": "enabled", "label": "Enabled", "default": False},
+        ],
+    },
+    "toolcall": {
+        "name": "toolcall",
+        "title": "Tool Call Parser",
+        "items": [
+            {"id": "disabled", "label": "Disabled", "default": True},
+            {"id": "enabled", "label": "Enabled", "default": False},
+        ],
+    },
+}
+
+# The cookbook's options: the page's, plus NVIDIA GPUs appended after the page's hardware (so the
+# first-load state, which picks the first hardware item, is unchanged).
+OPTIONS: dict[str, dict] = copy.deepcopy(PAGE_OPTIONS)
+OPTIONS["hardware"]["items"] += [
+    {"id": gid, "label": gpu.label, "default": False}
+    for gid, gpu in GPUS.items()
+    if gid not in PAGE_HARDWARE
+]
+
+MODEL_MAP = {"instruct": MODEL_ID}
+
+PAGE_ERROR_TEXT = (
+    "# Error: Kimi-Linear doesn't support reasoning parser\n"
+    '# Please select "Disabled" for Reasoning Parser or choose Kimi-Linear-Thinking model'
+)
+# The page's error names a "Kimi-Linear-Thinking" model; none is published (checked on the model hub
+# listing of moonshotai). The typed API says so instead of pointing users at it.
+REASONING_ERROR = (
+    "Kimi-Linear-48B-A3B-Instruct doesn't support a reasoning parser: with --reasoning-parser kimi_k2 "
+    "all of its output would land in reasoning_content and content would stay empty. Leave "
+    "reasoning_parser unset (no Kimi-Linear thinking model is published)."
+)
+
+TOOL_CALL_PARSERS = ("kimi_k2",)
+REASONING_PARSERS = ("kimi_k2",)
+# Kimi-Linear has 32 attention heads (MLA and KDA layers alike); tensor parallelism splits them, and a
+# single node has at most 8 GPUs.
+NUM_HEADS = 32
+MAX_TP = 8
+MAX_CONTEXT = 1_048_576
+# bf16 weights of the 48B checkpoint, about 98 GB (see kimi_cookbook.capacity for the exact count).
+APPROX_WEIGHTS_GB = 98.0
+
+
+def initial_state(options: dict | None = None) -> dict:
+    """The page's ``getInitialState``: default item, else the first item; checkboxes list defaults."""
+    state: dict = {}
+    for key, option in (options or PAGE_OPTIONS).items():
+        items = option.get("items") or []
+        if option.get("type") == "checkbox":
+            state[key] = [item["id"] for item in items if item.get("default")]
+            continue
+        default = next((item for item in items if item.get("default")), None)
+        state[key] = default["id"] if default else (items[0]["id"] if items else "")
+    return state
+
+
+def _check_values(values: dict) -> dict:
+    unknown = set(values) - set(OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown option group(s) {sorted(unknown)}; groups are: {', '.join(OPTIONS)}")
+    state = initial_state()
+    state.update(values)
+    for key, option in OPTIONS.items():
+        ids = [item["id"] for item in option["items"]]
+        value = state[key]
+        if option.get("type") == "checkbox":
+            chosen = [value] if isinstance(value, str) else list(value)
+            bad = [v for v in chosen if v not in ids]
+            if bad:
+                raise ValueError(f"{key}: unknown choice(s) {bad}; choose from {ids}")
+            required = [item["id"] for item in option["items"] if item.get("required")]
+            missing = [r for r in required if r not in chosen]
+            if missing:
+                raise ValueError(f"{key}: {missing} is required and cannot be unchecked")
+            state[key] = chosen
+        elif value not in ids:
+            raise ValueError(f"{key}: unknown choice {value!r}; choose one of {ids}")
+    return state
+
+
+def render_command(values: dict | None = None) -> str:
+    """Exactly what the page's generator shows for ``values`` (the first-load state when ``None``).
+
+    ``values`` maps option group -> item id (``{"hardware": "mi325x", "toolcall": "enabled"}``); groups
+    left out take the page's initial state. Unknown groups or ids raise ``ValueError``.
+    """
+    state = _check_values(values or {})
+    if state["modelname"] == "instruct" and state["reasoning"] == "enabled":
+        return PAGE_ERROR_TEXT
+    return build_launch_command(
+        hardware=state["hardware"],
+        model=MODEL_MAP[state["modelname"]],
+        tool_call_parser="kimi_k2" if state["toolcall"] == "enabled" else None,
+        reasoning_parser="kimi_k2" if state["reasoning"] == "enabled" else None,
+    )
+
+
+@dataclass
+class LaunchSpec:
+    """A launch command as data: environment, module, options. ``to_shell()`` renders it."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    options: list[tuple[str, str | None]] = field(default_factory=list)
+    module: str = "sglang.launch_server"
+    hardware: str = "mi300x"
+
+    def argv(self, python: str = "python3") -> list[str]:
+        args = [python, "-m", self.module]
+        for flag, value in self.options:
+            args.append(flag)
+            if value is not None:
+                args.append(value)
+        return args
+
+    def option(self, flag: str) -> str | None:
+        return next((value for f, value in self.options if f == flag), None)
+
+    def to_shell(self) -> str:
+        prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in self.env.items())
+        lines = [f"{prefix}python3 -m {self.module}"]
+        for flag, value in self.options:
+            lines.append(f"  {flag}" if value is None else f"  {flag} {shlex.quote(value)}")
+        return " \\\n".join(lines)
+
+
+def _positive_int(name: str, value, upper: int | None = None) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if value < 1 or (upper is not None and value > upper):
+        limit = f"between 1 and {upper}" if upper is not None else "at least 1"
+        raise ValueError(f"{name} must be {limit}, got {value}")
+    return value
+
+
+def _text(name: str, value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    if "\n" in value or "\x00" in value:
+        raise ValueError(f"{name} must be a single line")
+    return value
+
+
+def build_launch_spec(
+    hardware: str = "mi300x",
+    *,
+    model: str = MODEL_ID,
+    tp: int | None = None,
+    tool_call_parser: str | None = None,
+    reasoning_parser: str | None = None,
+    tokenizer_path: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    context_length: int | None = None,
+    mem_fraction_static: float | None = None,
+    extra_args: tuple[str, ...] | list[str] = (),
+) -> LaunchSpec:
+    """Typed launch command. ``None`` knobs are left out, so the defaults give the page's command."""
+    gpu = get_gpu(hardware)
+    model = _text("model", model)
+    tp = gpu.default_tp if tp is None else _positive_int("tp", tp, MAX_TP)
+    if NUM_HEADS % tp:
+        allowed = [n for n in range(1, MAX_TP + 1) if NUM_HEADS % n == 0]
+        raise ValueError(f"tp={tp} does not divide the model's {NUM_HEADS} attention heads; use one of {allowed}")
+    if tp * gpu.memory_gb < APPROX_WEIGHTS_GB:
+        raise ValueError(
+            f"tp={tp} on {gpu.label} gives {tp * gpu.memory_gb:g} GB, less than the ~{APPROX_WEIGHTS_GB:g} GB of "
+            f"bf16 weights; use tp >= {next(n for n in (1, 2, 4, 8) if n * gpu.memory_gb >= APPROX_WEIGHTS_GB)}"
+        )
+    if tool_call_parser is not None and tool_call_parser not in TOOL_CALL_PARSERS:
+        raise ValueError(f"tool_call_parser {tool_call_parser!r} is not for Kimi-Linear; use one of {TOOL_CALL_PARSERS}")
+    if reasoning_parser is not None:
+        if "instruct" in model.lower():
+            raise ValueError(REASONING_ERROR)
+        if reasoning_parser not in REASONING_PARSERS:
+            raise ValueError(f"reasoning_parser {reasoning_parser!r} unknown; use one of {REASONING_PARSERS}")
+
+    options: list[tuple[str, str | None]] = [("--model-path", model)]
+    if tokenizer_path is not None:
+        options.append(("--tokenizer-path", _text("tokenizer_path", tokenizer_path)))
+    options += [("--tp", str(tp)), ("--trust-remote-code", None)]
+    if tool_call_parser:
+        options.append(("--tool-call-parser", tool_call_parser))
+    if reasoning_parser:
+        options.append(("--reasoning-parser", reasoning_parser))
+    if host is not None:
+        options.append(("--host", _text("host", host)))
+    if port is not None:
+        options.append(("--port", str(_positive_int("port", port, 65535))))
+    if context_length is not None:
+        options.append(("--context-length", str(_positive_int("context_length", context_length, MAX_CONTEXT))))
+    if mem_fraction_static is not None:
+        try:
+            frac = float(mem_fraction_static)
+        except (TypeError, ValueError):
+            raise ValueError(f"mem_fraction_static must be a number, got {mem_fraction_static!r}") from None
+        if not 0.0 < frac < 1.0:
+            raise ValueError(f"mem_fraction_static must be between 0 and 1 (exclusive), got {frac}")
+        options.append(("--mem-fraction-static", f"{frac:g}"))
+    extras = list(gpu.extra_launch_args)
+    for i in range(0, len(extras), 2):
+        options.append((extras[i], extras[i + 1] if i + 1 < len(extras) else None))
+    for arg in extra_args:
+        options.append((_text("extra_args item", arg), None))
+    env = {"SGLANG_ROCM_FUSED_DECODE_MLA": "0"} if gpu.is_rocm else {}
+    return LaunchSpec(env=env, options=options, hardware=gpu.id)
+
+
+def build_launch_command(hardware: str = "mi300x", **knobs) -> str:
+    """``build_launch_spec(...).to_shell()``: the multi-line shell command, every value quoted."""
+    return build_launch_spec(hardware, **knobs).to_shell()
+
+
+# --- CLI --------------------------------------------------------------------------------------------
+def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
+    """The typed API's knobs as CLI flags (shared by ``command`` and ``serve``)."""
+    parser.add_argument("--hardware", default="mi300x", help=f"one of {', '.join(GPUS)} (default mi300x)")
+    parser.add_argument("--model", default=MODEL_ID, help="model path or hub id")
+    parser.add_argument("--tp", type=int, default=None, help="tensor parallel size (default: per hardware)")
+    parser.add_argument("--tool-call-parser", default=None, help="kimi_k2 to enable tool calls")
+    parser.add_argument("--reasoning-parser", default=None, help="not supported by the Instruct model")
+    parser.add_argument("--tokenizer-path", default=None)
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--context-length", type=int, default=None)
+    parser.add_argument("--mem-fraction-static", type=float, default=None)
+
+
+def launch_knobs(args: argparse.Namespace) -> dict:
+    return {
+        "model": args.model,
+        "tp": args.tp,
+        "tool_call_parser": args.tool_call_parser,
+        "reasoning_parser": args.reasoning_parser,
+        "tokenizer_path": args.tokenizer_path,
+        "host": args.host,
+        "port": args.port,
+        "context_length": args.context_length,
+        "mem_fraction_static": args.mem_fraction_static,
+    }
+
+
+def _cli_command(args: argparse.Namespace) -> int:
+    if args.page_exact:
+        knobs = launch_knobs(args)
+        page_knobs = {"tool_call_parser", "reasoning_parser"}
+        extra = [k for k, v in knobs.items() if v not in (None, MODEL_ID) and k not in page_knobs]
+        if extra:
+            raise ValueError(f"--page-exact takes only the page's options (hardware, parsers); drop {extra}")
+        values = {
+            "hardware": args.hardware.lower(),
+            "toolcall": "enabled" if args.tool_call_parser else "disabled",
+            "reasoning": "enabled" if args.reasoning_parser else "disabled",
+        }
+        text = render_command(values)
+        print(text)
+        return 1 if text.startswith("# Error") else 0
+    print(build_launch_command(args.hardware, **launch_knobs(args)))
+    return 0
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser(
+        "command",
+        help="print the SGLang launch command",
+        description="Print the launch command for Kimi-Linear on SGLang. With --page-exact, print exactly "
+        "what the cookbook page's generator shows (including its error text, exit status 1).",
+    )
+    add_launch_arguments(p)
+    p.add_argument("--page-exact", action="store_true", help="the page generator's text, character for character")
+    p.set_defaults(func=_cli_command)
+

@@ -1,0 +1,146 @@
+"""The page's command generator as an ipywidgets UI, driven by :mod:`kimi_cookbook.selector`.
+
+One row per option group (toggle buttons; the required ``TP`` checkbox checked and disabled), an
+"Advanced" section with the cookbook's extra knobs, and the command in a monospace box that updates
+live. Errors show the way the page shows them: as ``# Error: ...`` text in the command box.
+"""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+
+from kimi_cookbook.selector import OPTIONS, build_launch_command, initial_state, render_command
+
+_TITLE_LAYOUT = W.Layout(width="160px")
+ADVANCED_DEFAULTS = {
+    "tp": "auto",
+    "host": "",
+    "port": 0,
+    "context_length": 0,
+    "mem_fraction_static": 0.0,
+    "tokenizer_path": "",
+}
+
+
+class CommandSelector:
+    """Build with ``CommandSelector()``, show ``.widget``; read ``.command`` or ``.values``."""
+
+    def __init__(self, values: dict | None = None):
+        state = initial_state()
+        state.update(values or {})
+        self.groups: dict[str, W.Widget] = {}
+        rows = []
+        for key, option in OPTIONS.items():
+            if option.get("type") == "checkbox":
+                boxes = [
+                    W.Checkbox(
+                        value=item["id"] in state[key],
+                        description=item["label"],
+                        disabled=bool(item.get("required")),
+                        indent=False,
+                    )
+                    for item in option["items"]
+                ]
+                control = W.HBox(boxes)
+                control.items = boxes  # keep the item ids next to their boxes
+                control.ids = [item["id"] for item in option["items"]]
+                for box in boxes:
+                    box.observe(self._refresh, names="value")
+            else:
+                control = W.ToggleButtons(
+                    options=[(item["label"], item["id"]) for item in option["items"]],
+                    value=state[key],
+                    style={"button_width": "auto"},
+                )
+                control.observe(self._refresh, names="value")
+            self.groups[key] = control
+            rows.append(W.HBox([W.HTML(f"<b>{html.escape(option['title'])}</b>", layout=_TITLE_LAYOUT), control]))
+
+        self.advanced = {
+            "tp": W.Dropdown(options=["auto", 1, 2, 4, 8], value="auto", description="TP size"),
+            "host": W.Text(value="", description="Host", placeholder="127.0.0.1"),
+            "port": W.BoundedIntText(value=0, min=0, max=65535, description="Port (0=default)"),
+            "context_length": W.BoundedIntText(value=0, min=0, max=1_048_576, description="Context (0=model)"),
+            "mem_fraction_static": W.BoundedFloatText(value=0.0, min=0.0, max=0.99, step=0.01,
+                                                      description="Mem frac (0=auto)"),
+            "tokenizer_path": W.Text(value="", description="Tokenizer", placeholder="(same as model)"),
+        }
+        for w in self.advanced.values():
+            w.style = {"description_width": "130px"}
+            w.observe(self._refresh, names="value")
+        self.advanced_box = W.Accordion(children=[W.VBox(list(self.advanced.values()))])
+        self.advanced_box.set_title(0, "Advanced (beyond the page)")
+        self.advanced_box.selected_index = None
+
+        self.output = W.HTML()
+        self.output.add_class("kimi-command")
+        rows.append(W.HBox([W.HTML("<b>Run this Command:</b>", layout=_TITLE_LAYOUT), self.output]))
+        self.widget = W.VBox(rows[:-1] + [self.advanced_box, rows[-1]])
+        self._refresh()
+
+    # --- state -------------------------------------------------------------------------------------
+    @property
+    def values(self) -> dict:
+        values = {}
+        for key, control in self.groups.items():
+            if isinstance(control, W.ToggleButtons):
+                values[key] = control.value
+            else:
+                values[key] = [i for i, box in zip(control.ids, control.items) if box.value]
+        return values
+
+    def advanced_knobs(self) -> dict:
+        """The advanced knobs the user changed, as ``build_launch_command`` keyword arguments."""
+        knobs = {}
+        for key, w in self.advanced.items():
+            if w.value != ADVANCED_DEFAULTS[key]:
+                knobs[key] = w.value.strip() if isinstance(w.value, str) else w.value
+        return {k: v for k, v in knobs.items() if v != ""}
+
+    def compute(self) -> str:
+        """The text the box shows: the page's text, or the typed API's when advanced knobs are set."""
+        values = self.values
+        knobs = self.advanced_knobs()
+        if not knobs:
+            return render_command(values)
+        page_text = render_command(values)
+        if page_text.startswith("# Error"):
+            return page_text
+        try:
+            return build_launch_command(
+                values["hardware"],
+                tool_call_parser="kimi_k2" if values["toolcall"] == "enabled" else None,
+                **knobs,
+            )
+        except ValueError as exc:
+            return f"# Error: {exc}"
+
+    def _refresh(self, _change=None) -> None:
+        self.command = self.compute()
+        self.output.value = (
+            "<pre style=\"font-family: Menlo, Monaco, 'Courier New', monospace; font-size: 12px; "
+            "white-space: pre-wrap; background: #f5f5f5; padding: 12px 16px; margin: 0; border-radius: 6px\">"
+            f"{html.escape(self.command)}</pre>"
+        )
+
+    def set(self, **values) -> str:
+        """Set option groups by id (``set(hardware="h100", toolcall="enabled")``); returns the command."""
+        for key, value in values.items():
+            if key in self.advanced:
+                self.advanced[key].value = value
+            elif key in self.groups and isinstance(self.groups[key], W.ToggleButtons):
+                self.groups[key].value = value
+            else:
+                raise ValueError(f"unknown option {key!r}")
+        return self.command
+
+    def _ipython_display_(self):  # pragma: no cover - display hook
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def command_selector(**values) -> CommandSelector:
+    return CommandSelector(values or None)

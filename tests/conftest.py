@@ -1,0 +1,1 @@
+"""Shared fixtures. ``embedded_server``: a real OpenAI-compatible server with a tiny local model."""

@@ -1,0 +1,65 @@
+"""The console script, run as a real subprocess (``python -m kimi_cookbook``), agrees with the core."""
+
+import subprocess
+import sys
+
+import pytest
+
+from kimi_cookbook.docker import docker_run
+from kimi_cookbook.selector import PAGE_ERROR_TEXT, build_launch_command, render_command
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "kimi_cookbook", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("hardware", ["mi300x", "mi325x", "mi355x"])
+@pytest.mark.parametrize("tool", [False, True])
+def test_page_exact_matches_render_command(hardware, tool):
+    args = ["command", "--page-exact", "--hardware", hardware] + (["--tool-call-parser", "kimi_k2"] if tool else [])
+    r = cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == render_command({"hardware": hardware, "toolcall": "enabled" if tool else "disabled"}) + "\n"
+
+
+def test_page_exact_prints_the_page_error_and_fails():
+    r = cli("command", "--page-exact", "--reasoning-parser", "kimi_k2")
+    assert r.returncode == 1
+    assert r.stdout == PAGE_ERROR_TEXT + "\n"
+
+
+def test_typed_command_matches_the_api():
+    r = cli("command", "--hardware", "h100", "--tp", "4", "--port", "8000", "--model", "my model;x")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == build_launch_command("h100", tp=4, port=8000, model="my model;x") + "\n"
+
+
+def test_bad_input_is_one_clear_line_without_traceback():
+    r = cli("command", "--hardware", "h100", "--tp", "3")
+    assert r.returncode == 2
+    assert "does not divide the model's 32 attention heads" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_page_exact_refuses_knobs_the_page_lacks():
+    r = cli("command", "--page-exact", "--port", "8000")
+    assert r.returncode == 2 and "--page-exact takes only the page's options" in r.stderr
+
+
+def test_docker_subcommand():
+    r = cli("docker", "--hardware", "mi300x", "--page-exact")
+    assert r.returncode == 0, r.stderr
+    assert docker_run("mi300x", page_exact=True) in r.stdout
+    assert "docker pull lmsysorg/sglang:v0.5.7-rocm700-mi30x" in r.stdout
+    assert "pip install sentencepiece tiktoken" in r.stdout
+
+
+def test_docker_check_host_never_fails():
+    r = cli("docker", "--check-host", "--json")
+    assert r.returncode == 0, r.stderr
+    assert '"docker"' in r.stdout
+
+
+def test_help_lists_subcommands():
+    r = cli("--help")
+    assert r.returncode == 0 and "command" in r.stdout and "docker" in r.stdout

@@ -1,0 +1,91 @@
+"""Every notebook executed by papermill (defaults + another parameter set), then checked by nbval.
+
+Notebooks that talk to a server get ``BASE_URL`` of the session's embedded server (when the notebook has
+that parameter), so one tiny server serves them all. Add a notebook's other parameter set to ALT_PARAMS.
+"""
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from kimi_cookbook.runner import execute_notebook, list_notebooks, notebook_parameters
+from kimi_cookbook.selector import build_launch_command, render_command
+
+NOTEBOOKS = {p.stem: p for p in list_notebooks()}
+
+ALT_PARAMS = {
+    "01_docker_setup": {"HARDWARE": "h100", "WORKDIR": "/srv/my work", "PORT": 8000},
+    "02_command_selector": {"HARDWARE": "mi355x", "TOOLCALL": "enabled", "REASONING": "enabled"},
+}
+
+
+def test_notebooks_found_and_parameterised():
+    assert {"01_docker_setup", "02_command_selector"} <= set(NOTEBOOKS)
+    for name, path in NOTEBOOKS.items():
+        assert notebook_parameters(path), f"{name} has no tagged parameters cell"
+
+
+def params_for(name, extra, request):
+    params = dict(extra)
+    if "BASE_URL" in notebook_parameters(NOTEBOOKS[name]):
+        server = request.getfixturevalue("embedded_server")
+        params["BASE_URL"] = server.base_url
+    return params
+
+
+def cell_outputs(nb_path):
+    nb = nbformat.read(nb_path, as_version=4)
+    return ["".join(o.get("text", "") for o in c.get("outputs", []) if o.get("output_type") == "stream")
+            for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+def test_notebook_runs_with_defaults_and_passes_nbval(name, tmp_path, request):
+    out = tmp_path / f"{name}.ipynb"
+    result = execute_notebook(NOTEBOOKS[name], out, params_for(name, {}, request))
+    assert result.status == "ok", result.error
+    # nbval re-executes the executed copy and compares the cells marked NBVAL_CHECK_OUTPUT
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
+         str(out)],
+        capture_output=True, text=True, cwd=NOTEBOOKS[name].parent, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert " passed" in proc.stdout
+
+
+@pytest.mark.parametrize("name", sorted(ALT_PARAMS))
+def test_notebook_runs_with_other_parameters(name, tmp_path, request):
+    out = tmp_path / f"{name}.ipynb"
+    result = execute_notebook(NOTEBOOKS[name], out, params_for(name, ALT_PARAMS[name], request))
+    assert result.status == "ok", result.error
+    text = "\n".join(cell_outputs(out))
+    if name == "02_command_selector":
+        values = {"hardware": "mi355x", "toolcall": "enabled", "reasoning": "enabled"}
+        assert render_command(values) in text  # the page's error text
+        assert "ValueError: Kimi-Linear-48B-A3B-Instruct doesn't support a reasoning parser" in text
+    if name == "01_docker_setup":
+        assert "--gpus all" in text and "-p 127.0.0.1:8000:8000" in text and "'/srv/my work:/workspace'" in text
+        assert "The page has no docker command for H100" in text
+        assert build_launch_command("h100", host="0.0.0.0", port=8000) in text
+
+
+def test_selector_notebook_prints_the_page_command(tmp_path):
+    out = tmp_path / "02.ipynb"
+    assert execute_notebook(NOTEBOOKS["02_command_selector"], out, {"HARDWARE": "mi325x"}).status == "ok"
+    assert render_command({"hardware": "mi325x"}) + "\n" in cell_outputs(out)
+
+
+def test_a_failing_notebook_is_reported(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("X = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("raise RuntimeError('boom ' + str(X))"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src = tmp_path / "99_bad.ipynb"
+    src.write_text(json.dumps(nb))
+    result = execute_notebook(src, tmp_path / "out" / "99_bad.ipynb", {"X": 7, "UNKNOWN": 1})
+    assert result.status == "failed" and "boom 7" in result.error
