@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES = [
     "kimi_cookbook.selector",  # command
     "kimi_cookbook.docker",  # docker, hosts
+    "kimi_cookbook.demo",  # demo (the main job)
 ]
 
 

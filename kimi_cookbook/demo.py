@@ -1,0 +1,63 @@
+"""``kimi-cookbook demo``: the main job. Every notebook end to end against one server.
+
+Starts the embedded server (or attaches to ``--base-url``), executes each notebook with papermill into a
+run folder (executed copies + summary.md/summary.html), prints a table, stops the server, and exits
+non-zero if any notebook failed. Notebooks get ``BASE_URL`` (and ``TOKENIZER_PATH`` when they have those
+parameters), so they attach to this one server instead of starting their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from kimi_cookbook.runner import NOTEBOOK_DIR, format_table, list_notebooks, run_notebooks
+
+
+def select_notebooks(only: list[str] | None) -> list[Path]:
+    notebooks = list_notebooks(NOTEBOOK_DIR)
+    if not only:
+        return notebooks
+    chosen = [p for p in notebooks if any(p.stem.startswith(o) or p.stem == o for o in only)]
+    unknown = [o for o in only if not any(p.stem.startswith(o) for p in notebooks)]
+    if unknown:
+        raise ValueError(f"no notebook matches {unknown}; notebooks are: {', '.join(p.stem for p in notebooks)}")
+    return chosen
+
+
+def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[str] | None = None,
+             timeout: int = 900) -> int:
+    from kimi_cookbook.server import connect
+
+    notebooks = select_notebooks(only)
+    run_dir = Path(run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    started = time.perf_counter()
+    print(f"running {len(notebooks)} notebooks into {run_dir}/", flush=True)
+    with connect("embedded", base_url=base_url) as srv:
+        if srv.command:
+            print(f"$ {srv.command}")
+        print(f"{srv.kind} server ready at {srv.base_url} (model {srv.model!r})", flush=True)
+        params = {"BASE_URL": srv.base_url, "TOKENIZER_PATH": srv.tokenizer_path or ""}
+        results = run_notebooks(notebooks, run_dir, params, timeout=timeout)
+    failed = [r for r in results if r.status != "ok"]
+    print()
+    print(format_table(results))
+    for r in failed:
+        print(f"\n{r.name} failed:\n{r.error}")
+    print(f"\n{len(results) - len(failed)}/{len(results)} notebooks ok in {time.perf_counter() - started:.0f} s; "
+          f"executed copies and summary in {run_dir}/")
+    return 1 if failed else 0
+
+
+def _cli_demo(args: argparse.Namespace) -> int:
+    return run_demo(args.base_url or "", args.run_dir, args.only, args.timeout)
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("demo", help="run every notebook end to end (embedded server, or --base-url)")
+    p.add_argument("--base-url", default="", help="attach to a running server (e.g. SGLang) instead")
+    p.add_argument("--run-dir", default=None, help="output folder (default runs/YYYYmmdd-HHMMSS)")
+    p.add_argument("--only", nargs="*", default=None, help="notebook names or number prefixes, e.g. 01 03")
+    p.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds")
+    p.set_defaults(func=_cli_demo)
