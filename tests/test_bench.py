@@ -1,0 +1,375 @@
+"""Benchmarks: parsers on real outputs, presets/commands, reference data, and real runs of SGLang's client."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from kimi_cookbook import bench
+
+DATA = Path(__file__).parent / "data" / "bench"
+
+
+def read(name: str) -> str:
+    return (DATA / name).read_text(encoding="utf-8")
+
+
+# --- parse_bench_serving: exact on real outputs ---------------------------------------------------
+
+PAGE_C1 = {
+    "backend": "sglang",
+    "traffic_request_rate": math.inf,
+    "max_request_concurrency": 1,
+    "successful_requests": 10,
+    "benchmark_duration_s": 23.86,
+    "total_input_tokens": 6101,
+    "total_input_text_tokens": 6101,
+    "total_input_vision_tokens": 0,
+    "total_generated_tokens": 4220,
+    "total_generated_tokens_retokenized": 4001,
+    "request_throughput_req_s": 0.42,
+    "input_token_throughput_tok_s": 255.70,
+    "output_token_throughput_tok_s": 176.86,
+    "peak_output_token_throughput_tok_s": 190.00,
+    "peak_concurrent_requests": 2,
+    "total_token_throughput_tok_s": 432.56,
+    "concurrency": 1.00,
+    "mean_e2e_latency_ms": 2383.93,
+    "median_e2e_latency_ms": 1911.63,
+    "mean_ttft_ms": 141.33,
+    "median_ttft_ms": 126.27,
+    "p99_ttft_ms": 294.76,
+    "mean_tpot_ms": 5.32,
+    "median_tpot_ms": 5.33,
+    "p99_tpot_ms": 5.36,
+    "mean_itl_ms": 5.33,
+    "median_itl_ms": 5.32,
+    "p95_itl_ms": 5.44,
+    "p99_itl_ms": 5.58,
+    "max_itl_ms": 11.46,
+}
+
+# The labels sglang 0.5.7's bench_serving.benchmark() prints, in order (Accept length only with spec decoding).
+SGLANG_057_KEYS = list(PAGE_C1)
+
+VLLM_PR35714 = {
+    "successful_requests": 16,
+    "failed_requests": 0,
+    "maximum_request_concurrency": 1,
+    "benchmark_duration_s": 38.06,
+    "total_input_tokens": 281,
+    "total_generated_tokens": 1521,
+    "request_throughput_req_s": 0.42,
+    "output_token_throughput_tok_s": 39.96,
+    "peak_output_token_throughput_tok_s": 47.00,
+    "peak_concurrent_requests": 2.00,
+    "total_token_throughput_tok_s": 47.35,
+    "mean_ttft_ms": 330.66,
+    "median_ttft_ms": 149.12,
+    "p99_ttft_ms": 2602.80,
+    "mean_tpot_ms": 21.80,
+    "median_tpot_ms": 21.71,
+    "p99_tpot_ms": 23.00,
+    "mean_itl_ms": 21.54,
+    "median_itl_ms": 21.70,
+    "p99_itl_ms": 22.24,
+}
+
+
+def assert_exact(got: dict, want: dict) -> None:
+    assert list(got) == list(want)  # same keys, in printed order
+    for key, value in want.items():
+        assert type(got[key]) is type(value), key
+        assert got[key] == value, key
+
+
+def test_page_block_low_concurrency_exact():
+    assert_exact(bench.parse_bench_serving(read("page_mi300x_c1.txt")), PAGE_C1)
+
+
+@pytest.mark.parametrize(
+    ("name", "checks"),
+    [
+        (
+            "page_mi300x_c16.txt",
+            {
+                "max_request_concurrency": 16,
+                "successful_requests": 80,
+                "concurrency": 14.13,
+                "p99_itl_ms": 116.80,
+            },
+        ),
+        (
+            "page_mi300x_c100.txt",
+            {
+                "successful_requests": 500,
+                "total_generated_tokens": 252662,
+                "max_itl_ms": 2481.11,
+            },
+        ),
+    ],
+)
+def test_page_blocks(name, checks):
+    got = bench.parse_bench_serving(read(name))
+    assert list(got) == SGLANG_057_KEYS
+    for key, value in checks.items():
+        assert got[key] == value and type(got[key]) is type(value)
+
+
+def test_sglang_block_with_accept_length():
+    got = bench.parse_bench_serving(read("sglang_accept_length.txt"))
+    want_keys = SGLANG_057_KEYS.copy()
+    want_keys.insert(want_keys.index("concurrency") + 1, "accept_length")
+    assert list(got) == want_keys
+    assert got["accept_length"] == 2.61
+    assert got["successful_requests"] == 10 and got["benchmark_duration_s"] == 81.27
+
+
+def test_last_block_wins():
+    got = bench.parse_bench_serving(read("sglang_accept_length_then_plain.txt"))
+    assert list(got) == SGLANG_057_KEYS  # the second block has no Accept length
+    assert got["successful_requests"] == 1000 and got["max_itl_ms"] == 43465.60
+
+
+def test_newer_sglang_block_padded_values_p90_lines():
+    got = bench.parse_bench_serving(read("sglang_newer_p90_accept_length.txt"))
+    assert got["backend"] == "sglang"  # printed "sglang    " (padded)
+    assert got["traffic_request_rate"] == math.inf
+    assert got["accept_length"] == 4.55
+    assert got["benchmark_duration_s"] == 348.86  # the second of two blocks
+    for key in (
+        "p90_e2e_latency_ms",
+        "p95_e2e_latency_ms",
+        "p90_ttft_ms",
+        "p95_tpot_ms",
+        "p90_itl_ms",
+    ):
+        assert isinstance(got[key], float)
+    assert got["p95_e2e_latency_ms"] == 109325.60
+    assert "total_input_vision_tokens" not in got
+    assert len(got) == 38
+
+
+def test_vllm_block_exact():
+    assert_exact(
+        bench.parse_bench_serving(read("vllm_bench_serve_pr35714.txt")), VLLM_PR35714
+    )
+
+
+def test_vllm_spec_decoding_block():
+    got = bench.parse_bench_serving(read("vllm_spec_decode_then_fp8.txt"))
+    assert got["benchmark_duration_s"] == 12.58  # last block
+    assert got["acceptance_rate"] == 22.67 and got["acceptance_length"] == 1.45
+    assert (
+        got["drafts"] == 14054
+        and got["draft_tokens"] == 28108
+        and got["accepted_tokens"] == 6371
+    )
+    assert got["position_0"] == 36.45 and got["position_1"] == 8.89
+    assert "per_position_acceptance" not in got  # a label without a value adds no key
+    assert list(got)[-7:] == [
+        "acceptance_rate", "acceptance_length", "drafts", "draft_tokens", "accepted_tokens", "position_0", "position_1",
+    ]  # fmt: skip
+
+
+def test_block_after_progress_bar_on_same_line_and_not_set():
+    # sglang 0.5.7 prints "not set" without --max-concurrency; a tqdm bar may end the line before the header.
+    text = (
+        "100%|██████████| 4/4 [00:01<00:00,  3.1it/s]\r"
+        + read("page_mi300x_c1.txt").replace("Max request concurrency:                 1", "Max request concurrency:                 not set")
+    )  # fmt: skip
+    got = bench.parse_bench_serving(text)
+    assert got["max_request_concurrency"] == "not set"
+    assert got["successful_requests"] == 10
+
+
+@pytest.mark.parametrize("cut_after", ["Mean TPOT (ms):", "Max ITL (ms):"])
+def test_truncated_block_raises(cut_after):
+    text = read("page_mi300x_c16.txt")
+    cut = text[: text.index(cut_after)]
+    with pytest.raises(ValueError, match="cut off"):
+        bench.parse_bench_serving(cut)
+    # a complete block followed by a cut-off one: the last one counts, and it is cut off
+    with pytest.raises(ValueError, match="cut off"):
+        bench.parse_bench_serving(read("page_mi300x_c1.txt") + "\nlog noise\n" + cut)
+
+
+def test_no_block_raises():
+    with pytest.raises(ValueError, match="no 'Serving Benchmark Result' block"):
+        bench.parse_bench_serving("Accuracy: 0.5\n")
+
+
+def test_snake_case_examples_from_the_issue():
+    assert bench.snake_case("Mean TPOT (ms)") == "mean_tpot_ms"
+    assert (
+        bench.snake_case("Output token throughput (tok/s)")
+        == "output_token_throughput_tok_s"
+    )
+    assert bench.snake_case("Backend") == "backend"
+
+
+# --- parse_gsm8k --------------------------------------------------------------------------------------
+
+
+def test_gsm8k_page_exact():
+    got = bench.parse_gsm8k(read("page_gsm8k.txt"))
+    assert got == {
+        "accuracy": 0.705,
+        "invalid": 0.0,
+        "latency": 11.855,
+        "output_throughput": 3224.982,
+    }
+
+
+def test_gsm8k_progress_bars_two_runs_last_wins():
+    got = bench.parse_gsm8k(read("gsm8k_pr15464_progress.txt"))
+    assert got == {
+        "accuracy": 0.810,
+        "invalid": 0.0,
+        "latency": 21.098,
+        "output_throughput": 1272.783,
+    }
+
+
+def test_gsm8k_indented_and_download_lines():
+    # few_shot_gsm8k 0.5.7 prints this line (sglang.utils.download_and_cache_file) and a byte progress bar.
+    noise = (
+        "Downloading from https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/"
+        "data/test.jsonl to /tmp/test.jsonl\n/tmp/test.jsonl: 100%|██████████| 732k/732k [00:00<00:00, 3.1MB/s]\n"
+    )
+    got = bench.parse_gsm8k(noise + read("gsm8k_deepseek_v3_indented.txt"))
+    assert got == {
+        "accuracy": 0.960,
+        "invalid": 0.0,
+        "latency": 32.450,
+        "output_throughput": 614.211,
+    }
+
+
+def test_gsm8k_incomplete_raises():
+    with pytest.raises(ValueError, match="missing latency, output_throughput"):
+        bench.parse_gsm8k("Accuracy: 0.705\nInvalid: 0.000\n")
+
+
+# --- presets, commands, reference ---------------------------------------------------------------------
+
+
+def test_page_preset_matches_the_page():
+    assert [
+        (s.num_prompts, s.max_concurrency, s.input_len, s.output_len)
+        for s in bench.preset("page")
+    ] == [
+        (10, 1, 1000, 1000),
+        (80, 16, 1000, 1000),
+        (500, 100, 1000, 1000),
+    ]
+    assert all(
+        math.isinf(s.request_rate) and s.range_ratio == 0.0
+        for s in bench.preset("page")
+    )
+    sweep = bench.preset("sweep")
+    assert [s.max_concurrency for s in sweep] == sorted(
+        s.max_concurrency for s in sweep
+    )
+    with pytest.raises(ValueError, match="allowed: page, sweep, tiny"):
+        bench.preset("nope")
+
+
+def test_command_is_the_pages_plus_output_file(tmp_path):
+    s = bench.preset("page")[1]
+    cmd = bench.bench_command(
+        s, base_url="http://127.0.0.1:30000", model="moonshotai/Kimi-Linear-48B-A3B-Instruct",
+        output_file=tmp_path / "c.jsonl",
+    )  # fmt: skip
+    assert cmd[1:3] == ["-m", "sglang.bench_serving"]  # sglang 0.5.7 installed here
+    text = bench.display_command(cmd)
+    for part in ("--backend sglang", "--dataset-name random", "--random-input-len 1000", "--random-output-len 1000",
+                 "--num-prompts 80", "--max-concurrency 16", "--request-rate inf", "--random-range-ratio 0.0"):  # fmt: skip
+        assert part in text
+    assert text.startswith("python3 -m sglang.bench_serving ")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"backend": "openai"}, "allowed: sglang, sglang-native"),
+        ({"dataset_name": "sharegpt"}, "needs dataset_path"),
+        ({"dataset_name": "mmmu"}, "allowed: random, random-ids, sharegpt"),
+        ({"base_url": "127.0.0.1:30000"}, "http://HOST:PORT"),
+        ({"base_url": "http://h:1/v1; rm -rf /"}, "http://HOST:PORT"),
+    ],
+)
+def test_command_rejects_bad_input(kwargs, match):
+    args = {"base_url": "http://127.0.0.1:30000", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        bench.bench_command(bench.preset("tiny")[0], **args)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"num_prompts": 0}, r"num_prompts must be an integer in \[1, 100000\]"),
+        ({"max_concurrency": 2.5}, "max_concurrency"),
+        ({"range_ratio": 1.5}, r"range_ratio must be in \[0, 1\]"),
+        ({"request_rate": 0}, "request_rate"),
+        ({"name": "../x"}, "scenario name"),
+    ],
+)
+def test_scenario_validation(kwargs, match):
+    args = {"name": "x", "num_prompts": 1, "max_concurrency": 1, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        bench.Scenario(**args)
+
+
+def test_reference_dataframe_and_gsm8k():
+    ref = bench.load_reference()
+    assert list(ref["max_concurrency"]) == [1, 16, 100]
+    assert list(ref["output_token_throughput_tok_s"]) == [176.86, 1300.37, 3169.72]
+    assert set(ref["hardware"]) == {"AMD MI300X"} and set(ref["tp"]) == {4}
+    row = ref.iloc[0]
+    for key, value in PAGE_C1.items():
+        assert row[key] == value
+    g = bench.load_reference_gsm8k()
+    assert (
+        g["accuracy"] == 0.705
+        and g["num_questions"] == 200
+        and g["nvidia_range"] == (0.88, 0.90)
+    )
+
+
+def test_compare_ratios_against_reference_itself():
+    ref = bench.load_reference()
+    table = bench.compare(ref, ref)
+    assert set(table["ratio"]) == {1.0}
+    assert len(table) == 3 * len(bench.COMPARE_METRICS)
+    half = ref.copy()
+    half["output_token_throughput_tok_s"] = half["output_token_throughput_tok_s"] / 2
+    t = bench.compare(half.iloc[:1], ref)  # only concurrency 1 ran
+    row = t[
+        (t.max_concurrency == 1) & (t.metric == "output_token_throughput_tok_s")
+    ].iloc[0]
+    assert row["ratio"] == pytest.approx(0.5)
+    assert t[t.max_concurrency == 16]["ratio"].isna().all()
+
+
+def test_gsm8k_sample_is_valid_for_few_shot_gsm8k():
+    lines = [
+        json.loads(x)
+        for x in Path(bench.gsm8k_sample_path()).read_text().splitlines()
+        if x.strip()
+    ]
+    assert len(lines) >= 10
+    for item in lines:
+        assert set(item) == {"question", "answer"}
+        assert item["answer"].rsplit("####", 1)[1].strip().isdigit()
+
+
+def test_gsm8k_command_points_at_base_url():
+    cmd = bench.gsm8k_command("http://10.0.0.5:8000", data_path="/data/test.jsonl")
+    assert cmd[1:] == ["-m", "sglang.test.few_shot_gsm8k", "--num-questions", "200", "--parallel", "128",
+                       "--host", "http://10.0.0.5", "--port", "8000", "--data-path", "/data/test.jsonl"]  # fmt: skip
+    with pytest.raises(ValueError, match=r"\[1, 1319\]"):
+        bench.gsm8k_command(num_questions=5000)
