@@ -1060,3 +1060,181 @@ def run_gsm8k_openai(
         f"Latency: {result['latency']:.3f} s\nOutput throughput: {result['output_throughput']:.3f} token/s\n"
     )
     return result, text
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI: kimi-cookbook bench / kimi-cookbook compare
+# --------------------------------------------------------------------------------------------------
+
+
+def _cli_scenarios(args) -> list[Scenario]:
+    custom = [
+        args.num_prompts,
+        args.max_concurrency,
+        args.input_len,
+        args.output_len,
+        args.range_ratio,
+    ]
+    if all(v is None for v in custom) and args.request_rate is None:
+        return list(preset(args.preset))
+    if args.num_prompts is None or args.max_concurrency is None:
+        raise ValueError(
+            "a custom scenario needs --num-prompts and --max-concurrency (or use --preset alone)"
+        )
+    rate = math.inf if args.request_rate in (None, "inf") else float(args.request_rate)
+    return [
+        Scenario(
+            f"custom-c{args.max_concurrency}",
+            num_prompts=args.num_prompts,
+            max_concurrency=args.max_concurrency,
+            input_len=args.input_len or 1000,
+            output_len=args.output_len or 1000,
+            request_rate=rate,
+            range_ratio=args.range_ratio if args.range_ratio is not None else 0.0,
+        )
+    ]
+
+
+def _print_comparison(results_dir: Path) -> None:
+    table = compare(results_dir)
+    if table["run"].isna().all():
+        print(
+            "(no scenario of this run has a concurrency the page measured: 1, 16, 100)"
+        )
+        return
+    shown = table.dropna(subset=["run"])
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def _default_dataset(client_backend: str, dataset_path: str | None) -> str:
+    """``random`` (the page's; ShareGPT text, downloaded unless ``dataset_path``) against SGLang's native API
+    or with a local ShareGPT file, else ``random-ids`` (no download)."""
+    return "random" if client_backend == "sglang" or dataset_path else "random-ids"
+
+
+def _cli_bench(args) -> int:
+    from kimi_cookbook.server import connect
+
+    scenarios = _cli_scenarios(args)
+    results = Path(args.results or f"runs/bench-{datetime.now():%Y%m%d-%H%M%S}")
+    with connect(args.server, args.base_url or "") as srv:
+        backend = args.client_backend
+        if backend == "auto":
+            backend = default_client_backend(srv.kind, srv.base_url)
+        dataset = args.dataset_name
+        if dataset == "auto":
+            dataset = _default_dataset(backend, args.dataset_path)
+        try:
+            run_bench(
+                scenarios,
+                base_url=srv.base_url,
+                results_dir=results,
+                backend=backend,
+                model=args.model or srv.model,
+                tokenizer=args.tokenizer or srv.tokenizer_path,
+                dataset_name=dataset,
+                dataset_path=args.dataset_path,
+                stream=not args.quiet,
+                timeout_s=args.timeout,
+            )
+        except BenchError as exc:
+            print(f"kimi-cookbook bench: {exc}", file=sys.stderr)
+            print(f"finished scenarios are kept in {results}", file=sys.stderr)
+            return 1
+    print(f"\nresults: {results}/results.csv, {results}/results.jsonl")
+    _print_comparison(results)
+    return 0
+
+
+def _cli_compare(args) -> int:
+    results = Path(args.results)
+    load_results(
+        results
+    )  # ValueError with a clear message if it is not a results folder
+    _print_comparison(results)
+    if args.plot:
+        fig = plot_vs_concurrency(results, run_label=results.name)
+        fig.savefig(args.plot, dpi=110)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="run SGLang's benchmark client (a preset or one custom scenario), save a results folder",
+        description=(
+            "Runs python -m sglang.bench_serving once per scenario against a server (attached with --base-url, "
+            "else launched: --server embedded|sglang), saving results.csv/results.jsonl after each scenario."
+        ),
+    )
+    p.add_argument(
+        "--preset",
+        default="page",
+        choices=list(PRESETS),
+        help="scenario set (default: page)",
+    )
+    p.add_argument("--num-prompts", type=int, help="custom scenario: number of prompts")
+    p.add_argument(
+        "--max-concurrency", type=int, help="custom scenario: concurrent requests"
+    )
+    p.add_argument(
+        "--input-len", type=int, help="custom scenario: input tokens (default 1000)"
+    )
+    p.add_argument(
+        "--output-len", type=int, help="custom scenario: output tokens (default 1000)"
+    )
+    p.add_argument(
+        "--range-ratio",
+        type=float,
+        help="custom scenario: --random-range-ratio (default 0.0)",
+    )
+    p.add_argument(
+        "--request-rate", help="custom scenario: requests/s or inf (default inf)"
+    )
+    p.add_argument(
+        "--base-url",
+        default="",
+        help="attach to a running server, e.g. http://127.0.0.1:30000",
+    )
+    p.add_argument(
+        "--server",
+        default="embedded",
+        choices=["embedded", "sglang"],
+        help="what to launch without --base-url",
+    )
+    p.add_argument("--client-backend", default="auto", choices=["auto", *CLIENT_BACKENDS],
+                   help="bench_serving --backend (auto: sglang for SGLang servers, else sglang-oai)")  # fmt: skip
+    p.add_argument("--dataset-name", default="auto", choices=["auto", *DATASETS],
+                   help="auto: random on SGLang (downloads ShareGPT unless --dataset-path), else random-ids")  # fmt: skip
+    p.add_argument(
+        "--dataset-path", help="local ShareGPT JSON for --dataset-name random/sharegpt"
+    )
+    p.add_argument("--model", help="model name to send (default: the server's)")
+    p.add_argument(
+        "--tokenizer", help="tokenizer folder or hub id (default: the server's)"
+    )
+    p.add_argument("--results", help="results folder (default: runs/bench-TIMESTAMP)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds per scenario before the client is stopped",
+    )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="show the client's last lines instead of its whole output",
+    )
+    p.set_defaults(func=_cli_bench)
+
+    c = sub.add_parser(
+        "compare",
+        help="put a bench results folder beside the page's MI300X results (ratios), optionally plot",
+    )
+    c.add_argument(
+        "results", metavar="RESULTS", help="a folder written by kimi-cookbook bench"
+    )
+    c.add_argument(
+        "--plot", help="write throughput/TPOT/TTFT vs concurrency to this image file"
+    )
+    c.set_defaults(func=_cli_compare)

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "kimi_cookbook.selector",  # command
     "kimi_cookbook.docker",  # docker, hosts
     "kimi_cookbook.demo",  # demo (the main job)
+    "kimi_cookbook.bench",  # bench, compare
 ]
 
 
