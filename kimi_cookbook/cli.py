@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "kimi_cookbook.docker",  # docker, hosts
     "kimi_cookbook.demo",  # demo (the main job)
     "kimi_cookbook.bench",  # bench, compare
+    "kimi_cookbook.capacity",  # plan
 ]
 
 
