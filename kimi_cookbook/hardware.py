@@ -1,20 +1,36 @@
 """Hardware catalog: the GPUs the cookbook knows, with datasheet figures.
 
 Peak compute figures are *dense* (no 2:4 sparsity) — several vendor pages print the sparse figure,
-twice as large. Memory is the usable HBM capacity per GPU in GB (10^9 bytes) as the vendor states it,
-bandwidth in TB/s (10^12 bytes/s).
+twice as large. ``memory_gb`` is the capacity as the vendor's product page prints it ("192 GB");
+``bandwidth_tbs`` is peak HBM bandwidth in TB/s (10^12 bytes/s).
 
-Sources (vendor datasheets / product pages):
-- MI300X: AMD Instinct MI300X data sheet — 192 GB HBM3, 5.3 TB/s, 1307.4 TFLOPS BF16 dense,
-  2614.9 TFLOPS FP8 dense.
-- MI325X: AMD Instinct MI325X data sheet — 256 GB HBM3E, 6.0 TB/s, 1307.4 / 2614.9 TFLOPS dense.
-- MI355X: AMD Instinct MI355X data sheet — 288 GB HBM3E, 8.0 TB/s, 2516.6 TFLOPS BF16 dense,
-  5033.2 TFLOPS FP8 dense.
+Correction (capacity-planning helper): the vendors' "GB" is not always 10^9 bytes. AMD's own ROCm
+GPU-specifications table lists the Instinct capacities in GiB (MI300X 192, MI325X 256, MI355X 288 GiB),
+and an NVIDIA "80 GB" H100 shows 79.2 GiB to CUDA. The capacity planner therefore uses
+``usable_memory_gib``: the capacity the runtime sees (what SGLang's memory profiler starts from).
+
+Sources (checked with the search tool; figures agree unless noted):
+- MI300X: AMD Instinct MI300X data sheet / product page — 192 GB HBM3, 5.3 TB/s, 1307.4 TFLOPS
+  FP16/BF16 dense (2614.9 with sparsity), 2614.9 TFLOPS FP8 dense (5229.8 with sparsity).
+  Cross-check: 304 CUs x 2.1 GHz x 2048 BF16 FLOP/clk/CU = 1307.4 TFLOPS.
+  Capacity in GiB: https://rocm.docs.amd.com/en/latest/reference/gpu-specs.html (VRAM (GiB) = 192).
+- MI325X: AMD Instinct MI325X product page — 256 GB HBM3E, 6.0 TB/s, 1307.4 / 2614.9 TFLOPS dense
+  (same CDNA3 compute die as MI300X). ROCm GPU specs: 256 GiB.
+- MI355X: AMD Instinct MI355X product page — 288 GB HBM3E, 8.0 TB/s, 2516.6 TFLOPS FP16/BF16 dense,
+  5033.2 TFLOPS FP8 dense (10.1 PFLOPS with sparsity). Cross-check: 256 CUs x 2.4 GHz x 4096 BF16
+  FLOP/clk/CU = 2516.6 TFLOPS; AMD's ISSCC presentation on MI355X gives 8192 FP8 FLOP/clk/CU -> 5033.2.
+  ROCm GPU specs: 288 GiB.
 - H100 SXM5: NVIDIA H100 Tensor Core GPU datasheet — 80 GB HBM3, 3.35 TB/s, 989.4 TFLOPS BF16 dense
-  (1979 with sparsity), 1978.9 TFLOPS FP8 dense.
-- H200 SXM: NVIDIA H200 datasheet — 141 GB HBM3e, 4.8 TB/s, same tensor cores as H100 SXM.
+  (1,979 with sparsity), 1978.9 TFLOPS FP8 dense (3,958 with sparsity). Usable capacity measured on an
+  "NVIDIA H100 80GB HBM3" with torch.cuda.get_device_properties: 85,017,493,504 bytes (79.18 GiB;
+  nvidia-smi: 81559 MiB); a 4 GiB device-to-device copy reached 3.02 TB/s (90% of the datasheet peak).
+- H200 SXM: NVIDIA H200 datasheet — 141 GB HBM3e, 4.8 TB/s, same tensor cores as H100 SXM
+  (989.4 / 1978.9 TFLOPS dense). Measured: 150,109,880,320 bytes (139.80 GiB; nvidia-smi 143771 MiB);
+  copy 4.30 TB/s (90% of peak).
 - B200 (HGX B200, per GPU): NVIDIA DGX/HGX B200 datasheet — 180 GB HBM3e (1,440 GB per 8 GPUs),
-  8 TB/s, 2250 TFLOPS BF16 dense, 4500 TFLOPS FP8 dense.
+  8 TB/s (64 TB/s per 8), 2250 TFLOPS BF16 dense, 4500 TFLOPS FP8 dense (72 PFLOPS FP8 per 8 GPUs is
+  the sparse figure). nvidia-smi on an HGX B200 reports about 179 GiB
+  (docs.vultr.com inference cookbook, "NVIDIA HGX B200 Hardware Overview").
 """
 
 from __future__ import annotations
@@ -37,6 +53,13 @@ class GPU:
     image_note: str = ""
     extra_launch_args: tuple[str, ...] = ()
     extra_args_reason: str = ""
+    # Capacity the runtime sees, in GiB (2**30 bytes); see the module docstring for each source.
+    usable_memory_gib: float = 0.0
+
+    @property
+    def usable_memory_bytes(self) -> int:
+        gib = self.usable_memory_gib or self.memory_gb * 1e9 / 2**30
+        return int(gib * 2**30)
 
     @property
     def is_rocm(self) -> bool:
@@ -52,12 +75,14 @@ GPUS: dict[str, GPU] = {
             "mi300x", "MI300x", "amd", 192, 5.3, 1307.4, 2614.9, 4,
             "the page's setting: 4 x 192 GB leaves most memory for cache and gives 4x the bandwidth",
             "lmsysorg/sglang:v0.5.7-rocm700-mi30x",
+            usable_memory_gib=192.0,
         ),
         GPU(
             "mi325x", "MI325x", "amd", 256, 6.0, 1307.4, 2614.9, 4,
             "the page's setting (the page uses --tp 4 for every AMD GPU)",
             "lmsysorg/sglang:v0.5.7-rocm700-mi30x",
             "MI325X is a gfx942 GPU like MI300X, so it uses the page's -mi30x image.",
+            usable_memory_gib=256.0,
         ),
         GPU(
             "mi355x", "MI355x", "amd", 288, 8.0, 2516.6, 5033.2, 4,
@@ -65,28 +90,32 @@ GPUS: dict[str, GPU] = {
             "lmsysorg/sglang:v0.5.7-rocm700-mi35x",
             "The page names only the -mi30x image; MI355X (gfx950) needs SGLang's -mi35x tag of the "
             "same release.",
+            usable_memory_gib=288.0,
         ),
         GPU(
             "h100", "H100", "nvidia", 80, 3.35, 989.4, 1978.9, 2,
-            f"{_BF16_WEIGHTS_NOTE}: one 80 GB GPU cannot hold them, two leave ~60 GB for cache "
-            "(SGLang's own CI runs this model with --tp-size 2)",
+            f"{_BF16_WEIGHTS_NOTE}: one 80 GB GPU cannot hold them, two leave ~20 GiB per GPU for cache "
+            "after SGLang's default reserve (SGLang's own CI runs this model with --tp-size 2)",
             "lmsysorg/sglang:v0.5.7",
+            usable_memory_gib=85_017_493_504 / 2**30,
         ),
         GPU(
             "h200", "H200", "nvidia", 141, 4.8, 989.4, 1978.9, 1,
-            f"{_BF16_WEIGHTS_NOTE}: one 141 GB GPU holds them with ~25 GB for cache at SGLang's default "
-            "memory fraction; use --tp 2 for long contexts or high concurrency",
+            f"{_BF16_WEIGHTS_NOTE}: one 141 GB GPU holds them with ~35 GiB for cache and KDA state at "
+            "SGLang's default memory fraction; use --tp 2 for long contexts or high concurrency",
             "lmsysorg/sglang:v0.5.7",
+            usable_memory_gib=150_109_880_320 / 2**30,
         ),
         GPU(
             "b200", "B200", "nvidia", 180, 8.0, 2250.0, 4500.0, 1,
-            f"{_BF16_WEIGHTS_NOTE}: one 180 GB GPU holds them with ~60 GB for cache",
+            f"{_BF16_WEIGHTS_NOTE}: one 180 GB GPU holds them with ~62 GiB for cache and KDA state",
             "lmsysorg/sglang:v0.5.7",
             "Blackwell (B200) needs a CUDA 12.8+ build; check SGLang's Docker tags for a -cu12x/-b200 "
             "variant of v0.5.7 if the plain tag fails to start.",
             ("--attention-backend", "triton"),
             "On SGLang 0.5.7 the default flashinfer attention backend on Blackwell fails at launch for "
             "this model ('ModelConfig' object has no attribute 'scaling'); triton avoids it.",
+            usable_memory_gib=179.0,
         ),
     ]
 }
