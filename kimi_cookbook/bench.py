@@ -455,6 +455,7 @@ def _run_streaming(
     log_path: Path,
     echo: Callable[[str], None] | None,
     timeout: float | None,
+    cwd: str | os.PathLike | None = None,
 ) -> tuple[int, str]:
     """Run ``cmd``, echo its merged stdout/stderr as it comes, write it to ``log_path``; return (rc, text)."""
     import threading
@@ -469,6 +470,7 @@ def _run_streaming(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
+            cwd=cwd,
             start_new_session=True,
         )
         watchdog = None
@@ -663,6 +665,13 @@ def run_bench(
                     f"scenario {scenario.name!r}: no successful requests; see {out / log_name}",
                     out,
                 )
+            failed = scenario.num_prompts - int(block["successful_requests"])
+            if failed > 0:
+                print(
+                    f"[{scenario.name}] warning: {failed} of {scenario.num_prompts} requests failed "
+                    "(the client's block counts successful ones only)",
+                    flush=True,
+                )
             client = _last_json_line(client_jsonl) or {}
             client.pop("server_info", None)
             record = {
@@ -670,6 +679,7 @@ def run_bench(
                 "backend_arg": backend,
                 "dataset_name": dataset_name,
                 "wall_s": round(wall, 3),
+                "failed_requests": failed,
                 **block,
                 "client": client,
             }
@@ -1141,6 +1151,12 @@ def _cli_bench(args) -> int:
             print(f"kimi-cookbook bench: {exc}", file=sys.stderr)
             print(f"finished scenarios are kept in {results}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print(
+                f"\nkimi-cookbook bench: interrupted; finished scenarios are kept in {results}",
+                file=sys.stderr,
+            )
+            return 130
     print(f"\nresults: {results}/results.csv, {results}/results.jsonl")
     _print_comparison(results)
     return 0
@@ -1238,3 +1254,173 @@ def register_cli(sub) -> None:
         "--plot", help="write throughput/TPOT/TTFT vs concurrency to this image file"
     )
     c.set_defaults(func=_cli_compare)
+
+
+# --------------------------------------------------------------------------------------------------
+# Notebook helpers: settings for a connected server, GSM8K dispatch
+# --------------------------------------------------------------------------------------------------
+
+
+def new_results_dir(base: str | os.PathLike = "runs", prefix: str = "bench") -> Path:
+    """A fresh, timestamped results folder under ``base`` (not created yet)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(base) / f"{prefix}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(base) / f"{prefix}-{stamp}-{n}"
+    return path
+
+
+def bench_settings(
+    srv,
+    *,
+    client_backend: str = "auto",
+    dataset_name: str = "auto",
+    dataset_path: str = "",
+) -> dict:
+    """``run_bench`` keyword arguments for a server handle from :func:`kimi_cookbook.server.connect`:
+    client backend (``auto``: ``sglang`` for SGLang, else ``sglang-oai``), dataset (``auto``: ``random`` as on
+    the page for SGLang or with a local ShareGPT file, else ``random-ids``), model, tokenizer, base URL."""
+    backend = (
+        default_client_backend(srv.kind, srv.base_url)
+        if client_backend == "auto"
+        else client_backend
+    )
+    if backend not in CLIENT_BACKENDS:
+        raise ValueError(
+            f"unknown client backend {backend!r}; allowed: auto, {', '.join(CLIENT_BACKENDS)}"
+        )
+    dataset = (
+        _default_dataset(backend, dataset_path)
+        if dataset_name == "auto"
+        else dataset_name
+    )
+    return {
+        "base_url": srv.base_url,
+        "backend": backend,
+        "model": srv.model,
+        "tokenizer": srv.tokenizer_path,
+        "dataset_name": dataset,
+        "dataset_path": dataset_path or None,
+    }
+
+
+def commands_for(
+    scenarios: Iterable[Scenario] | str,
+    settings: dict,
+    output_file: str = "bench.jsonl",
+) -> list[str]:
+    """The terminal commands (``python3 -m sglang.bench_serving ...``) a run with ``settings`` executes."""
+    if isinstance(scenarios, str):
+        scenarios = preset(scenarios)
+    return [
+        display_command(bench_command(s, output_file=output_file, **settings))
+        for s in scenarios
+    ]
+
+
+@dataclass
+class GSM8KRun:
+    """One GSM8K evaluation: parsed ``result``, printed ``text``, ``method`` (``few_shot_gsm8k`` or
+    ``openai-sample``), the terminal ``command`` or a description, and ``reason`` for the method chosen."""
+
+    result: dict[str, float]
+    text: str
+    method: str
+    command: str
+    reason: str
+    num_questions: int
+
+
+def run_gsm8k_harness(
+    base_url: str,
+    *,
+    num_questions: int = 200,
+    data_path: str | None = None,
+    parallel: int = 128,
+    workdir: str | os.PathLike = ".",
+    timeout_s: float | None = 3600,
+    stream: bool = True,
+) -> GSM8KRun:
+    """Run the page's ``python3 -m sglang.test.few_shot_gsm8k`` against an SGLang server; parse its output."""
+    cmd = gsm8k_command(
+        base_url, num_questions=num_questions, data_path=data_path, parallel=parallel
+    )
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+
+    def echo(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # few_shot_gsm8k writes tmp_output_gsm8k.txt into its working directory: run it in ``workdir``
+    rc, text = _run_streaming(
+        cmd,
+        env=env,
+        log_path=work / "gsm8k.log",
+        echo=echo if stream else None,
+        timeout=timeout_s,
+        cwd=work,
+    )
+    if rc != 0:
+        raise BenchError(
+            f"few_shot_gsm8k exited with {rc}; see {work / 'gsm8k.log'}", work
+        )
+    return GSM8KRun(
+        parse_gsm8k(text),
+        text,
+        "few_shot_gsm8k",
+        display_command(cmd),
+        "SGLang server",
+        num_questions,
+    )
+
+
+def run_gsm8k(
+    srv,
+    *,
+    num_questions: int = 200,
+    data_path: str = "",
+    parallel: int = 128,
+    workdir: str | os.PathLike = ".",
+    sample_questions: int = 12,
+    stream: bool = True,
+) -> GSM8KRun:
+    """GSM8K for a server handle: the page's harness on SGLang; on other servers (the embedded one) the same
+    few-shot evaluation over the OpenAI API on a local sample (``data_path``, else the shipped sample),
+    because few_shot_gsm8k needs SGLang's native ``/generate`` and ``/get_model_info``."""
+    if default_client_backend(srv.kind, srv.base_url) == "sglang":
+        return run_gsm8k_harness(
+            srv.base_url,
+            num_questions=num_questions,
+            data_path=data_path or None,
+            parallel=parallel,
+            workdir=workdir,
+            stream=stream,
+        )
+    path = data_path or gsm8k_sample_path()
+    n = min(num_questions, sample_questions)
+    result, text = run_gsm8k_openai(
+        srv.base_url,
+        srv.model,
+        data_path=path,
+        num_questions=n,
+        parallel=min(parallel, 8),
+    )
+    if stream:
+        print(text, end="")
+    reason = (
+        f"{srv.kind} server is not SGLang: few_shot_gsm8k needs SGLang's native /generate and /get_model_info, "
+        f"so the same 5-shot prompt, stop strings and answer extraction ran over /v1/completions on {n} local "
+        f"question(s) from {Path(path).name}"
+    )
+    return GSM8KRun(
+        result,
+        text,
+        "openai-sample",
+        f"kimi_cookbook.bench.run_gsm8k_openai({n} questions)",
+        reason,
+        n,
+    )

@@ -373,3 +373,159 @@ def test_gsm8k_command_points_at_base_url():
                        "--host", "http://10.0.0.5", "--port", "8000", "--data-path", "/data/test.jsonl"]  # fmt: skip
     with pytest.raises(ValueError, match=r"\[1, 1319\]"):
         bench.gsm8k_command(num_questions=5000)
+
+
+def test_real_sglang_057_capture_with_noise():
+    # The whole output of sglang 0.5.7's client (Namespace dumps, tokenizer warnings, tqdm bars) from a
+    # run against the embedded llama.cpp server.
+    text = read("sglang057_embedded_capture.txt")
+    assert "Warmup completed" in text and "it/s]" in text
+    got = bench.parse_bench_serving(text)
+    assert list(got) == SGLANG_057_KEYS
+    assert got["backend"] == "sglang-oai" and got["max_request_concurrency"] == 1
+    assert got["successful_requests"] == 4 and got["total_input_tokens"] == 128
+    assert got["total_generated_tokens"] == 64
+
+
+# --- real runs of SGLang's client against the embedded server ------------------------------------------
+
+
+@pytest.fixture
+def settings(embedded_server):
+    st = bench.bench_settings(embedded_server)
+    assert (
+        st["backend"] == "sglang-oai" and st["dataset_name"] == "random-ids"
+    )  # no /generate, no download
+    return st
+
+
+def test_tiny_preset_real_run_saves_results(settings, tmp_path, capsys):
+    out = tmp_path / "run"
+    df = bench.run_bench("tiny", results_dir=out, progress=False, **settings)
+    printed = capsys.readouterr().out
+    assert "Serving Benchmark Result" in printed  # the client's own output was streamed
+    assert list(df["name"]) == ["tiny-c1", "tiny-c4"]
+    assert (df["successful_requests"] > 0).all()
+    assert (
+        df.loc[0, "successful_requests"] == 4
+    )  # concurrency 1: every request succeeds
+    assert (df["output_token_throughput_tok_s"] > 0).all()
+    for name in (
+        "results.csv",
+        "results.jsonl",
+        "client.jsonl",
+        "manifest.json",
+        "tiny-c1.log",
+        "tiny-c4.log",
+    ):
+        assert (out / name).is_file(), name
+    client_rows = [
+        json.loads(x) for x in (out / "client.jsonl").read_text().splitlines()
+    ]
+    assert [r["max_concurrency"] for r in client_rows] == [
+        1,
+        4,
+    ]  # the client's own JSONL
+    assert client_rows[0]["completed"] == df.loc[0, "successful_requests"]
+    import pandas as pd
+
+    csv = pd.read_csv(out / "results.csv")
+    assert list(csv["name"]) == ["tiny-c1", "tiny-c4"] and "mean_tpot_ms" in csv
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (
+        manifest["client_module"] == "sglang.bench_serving"
+        and len(manifest["commands"]) == 2
+    )
+    table = bench.compare(
+        out
+    )  # concurrency 1 is beside the page's low-concurrency scenario
+    row = table[
+        (table.max_concurrency == 1) & (table.metric == "output_token_throughput_tok_s")
+    ].iloc[0]
+    assert row["ratio"] == pytest.approx(
+        df.loc[0, "output_token_throughput_tok_s"] / 176.86
+    )
+    fig = bench.plot_vs_concurrency(out)
+    assert len(fig.axes) == 3 and all(len(ax.lines) >= 2 for ax in fig.axes)
+
+
+def test_failed_scenario_keeps_finished_ones(settings, tmp_path):
+    out = tmp_path / "run"
+    ok = bench.preset("tiny")[0]
+    # longer than the tiny model's 4096-token context: the server rejects it, the client's warm-up fails
+    too_long = bench.Scenario(
+        "too-long",
+        num_prompts=2,
+        max_concurrency=1,
+        input_len=6000,
+        output_len=8,
+        range_ratio=1.0,
+    )
+    with pytest.raises(bench.BenchError, match="too-long") as err:
+        bench.run_bench(
+            [ok, too_long], results_dir=out, progress=False, stream=False, **settings
+        )
+    assert err.value.results_dir == out
+    df = bench.load_results(out)
+    assert list(df["name"]) == ["tiny-c1"] and df.loc[0, "successful_requests"] == 4
+    assert (
+        (out / "too-long.log").read_text().strip()
+    )  # the failed client's output is kept
+
+
+def test_cli_interrupted_run_keeps_first_scenario(embedded_server, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "kimi_cookbook.cli", "bench", "--base-url", embedded_server.base_url,
+           "--tokenizer", str(embedded_server.tokenizer_path), "--preset", "tiny", "--results", str(out), "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "results.csv").exists():
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "first scenario did not finish"
+            time.sleep(0.1)
+        proc.send_signal(
+            signal.SIGINT
+        )  # Ctrl-C while the second scenario's client runs
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output
+    assert "interrupted; finished scenarios are kept" in output
+    assert list(bench.load_results(out)["name"]) == ["tiny-c1"]
+    assert (out / "tiny-c4.log").exists()  # the second scenario had started
+
+
+def test_cli_compare_prints_ratios_and_plots(tmp_path, capsys):
+    from kimi_cookbook.cli import main
+
+    out = tmp_path / "res"
+    out.mkdir()
+    ref = bench.load_reference()
+    rows = [dict(r, name=r["scenario"]) for r in ref.to_dict("records")]
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["compare", str(out), "--plot", str(tmp_path / "p.png")]) == 0
+    text = capsys.readouterr().out
+    assert "output_token_throughput_tok_s" in text and "1.000" in text
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    assert main(["compare", str(tmp_path / "missing")]) == 2
+
+
+def test_gsm8k_over_openai_on_embedded_server(embedded_server, tmp_path):
+    run = bench.run_gsm8k(
+        embedded_server, num_questions=200, workdir=tmp_path, stream=False
+    )
+    assert run.method == "openai-sample" and run.num_questions == 12
+    assert "not SGLang" in run.reason and "/generate" in run.reason
+    assert bench.parse_gsm8k(run.text) == pytest.approx(run.result, abs=1e-3)
+    assert 0.0 <= run.result["accuracy"] <= 1.0 and run.result["output_throughput"] > 0
+    cmp = bench.compare_gsm8k(run.result)
+    assert cmp["reference_accuracy"] == 0.705 and "0.88-0.90" in cmp["note"]
