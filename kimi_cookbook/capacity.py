@@ -767,6 +767,30 @@ def concurrency_curve(hardware: str, tp: int | None, contexts, *, full_mla: bool
     return out
 
 
+def hardware_table(context: int, setups=None, *, config=None, **kw) -> list[dict[str, Any]]:
+    """One row per (hardware, tp) at ``context`` (default: every catalog GPU at its default tp); a
+    setup that cannot hold the model or one request gets its error text instead of numbers."""
+    setups = setups or [(g.id, g.default_tp) for g in GPUS.values()]
+    rows = []
+    for hw, tp in setups:
+        g = get_gpu(hw)
+        row: dict[str, Any] = {"hardware": f"{tp} x {g.label}"}
+        try:
+            p = plan(hw, tp, context, config=config, **kw)
+        except ValueError as exc:
+            row["error"] = str(exc)
+        else:
+            row.update({
+                "cache_GiB_per_gpu": round(p.cache_budget_bytes_per_gpu / GIB, 1),
+                "max_requests_hybrid": p.max_concurrent_requests,
+                "max_requests_full_mla": p.full_attention_max_concurrent_requests,
+                "sglang_0.5.7_default": p.sglang_default_max_concurrent_requests,
+                "tpot_floor_b1_ms": round(p.tpot_floor_ms, 3),
+            })
+        rows.append(row)
+    return rows
+
+
 # --------------------------------------------------------------------------------------------------
 # presentation + CLI
 # --------------------------------------------------------------------------------------------------
@@ -852,3 +876,68 @@ def register_cli(subparsers) -> None:
     sp.add_argument("--config", default=None, help="a local config.json (or model folder) of the same family")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp.set_defaults(func=_cmd_plan)
+
+
+# --------------------------------------------------------------------------------------------------
+# plots (matplotlib imported lazily; used by notebooks/07_capacity_planning.ipynb)
+# --------------------------------------------------------------------------------------------------
+
+
+def context_grid(max_context: int = 1048576, points: int = 41) -> list[int]:
+    """Log-spaced contexts from 1k to ``max_context`` (inclusive)."""
+    lo, hi = math.log10(1024), math.log10(max_context)
+    grid = sorted({round(10 ** (lo + (hi - lo) * i / (points - 1))) for i in range(points)})
+    grid[-1] = max_context
+    return grid
+
+
+def plot_memory_per_request(ax=None, *, config=None, kv_dtype: str = DEFAULT_KV_DTYPE,
+                            state_dtype: str = DEFAULT_STATE_DTYPE, state_slots: int = DEFAULT_STATE_SLOTS):
+    """Logical memory one request holds vs context: hybrid (MLA cache + KDA state) and full MLA."""
+    import matplotlib.pyplot as plt
+
+    cfg = _cfg(config)
+    ctx = context_grid(cfg.max_context)
+    kv, kv_full = mla_kv_bytes_per_token(cfg, kv_dtype), full_mla_kv_bytes_per_token(cfg, kv_dtype)
+    state = state_slots * kda_state_bytes_per_sequence(cfg, state_dtype)["total"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    ax.loglog(ctx, [(c * kv + state) / GIB for c in ctx], label="Kimi-Linear (7 MLA + 20 KDA layers)")
+    ax.loglog(ctx, [c * kv_full / GIB for c in ctx], "--", label="full MLA (27 MLA layers)")
+    ax.loglog(ctx, [state / GIB] * len(ctx), ":", label="KDA state alone (constant)")
+    x = crossover_context(kv, kv_full, state)
+    ax.axvline(x, color="grey", lw=0.8)
+    ax.annotate(f"hybrid smaller from {x:,} tokens", (x, x * kv_full / GIB), xytext=(8, 20),
+                textcoords="offset points", fontsize=8)
+    ax.set_xlabel("context length (tokens)")
+    ax.set_ylabel("memory per request (GiB, one copy)")
+    ax.set_title(f"Cache per request ({canonical_dtype(kv_dtype)} KV, {canonical_dtype(state_dtype)} state)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_max_concurrency(setups, ax=None, *, config=None, **kw):
+    """Max concurrent requests vs context for each (hardware, tp) in ``setups``; hybrid solid,
+    full MLA dashed, same colour."""
+    import matplotlib.pyplot as plt
+
+    cfg = _cfg(config)
+    ctx = context_grid(cfg.max_context)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (hw, tp) in enumerate(setups):
+        colour = f"C{i}"
+        label = f"{tp} x {get_gpu(hw).label}"
+        hy = concurrency_curve(hw, tp, ctx, config=cfg, **kw)
+        fu = concurrency_curve(hw, tp, ctx, full_mla=True, config=cfg, **kw)
+        ax.plot(ctx, [n or float("nan") for n in hy], color=colour, label=f"{label} hybrid")
+        ax.plot(ctx, [n or float("nan") for n in fu], "--", color=colour, label=f"{label} full MLA")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("context length (tokens)")
+    ax.set_ylabel("max concurrent requests (memory bound)")
+    ax.set_title("What fits: requests held at once (gaps: not even one fits)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return ax
