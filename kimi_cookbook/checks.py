@@ -1,0 +1,393 @@
+"""What a reviewer checks on a cookbook notebook, as a command; and the README's notebook index.
+
+``kimi-cookbook check-notebook PATH...`` reports, one line per problem:
+
+* ``name``       -- ``NN_short_name.ipynb`` (``_``-prefixed files such as the template are exempt), so the
+                    demo, the tests and the README index pick it up;
+* ``title``      -- the first cell is markdown starting with ``# `` and has an intro paragraph;
+* ``parameters`` -- exactly one code cell tagged ``parameters``, holding plain literal assignments only;
+* ``stripped``   -- no outputs, execution counts or stored widget state (run ``nbstripout``);
+* ``secret``     -- no hard-coded tokens, keys or passwords (``hf_...``, ``sk-...``, ``api_key="..."``, ...);
+* ``helper-logic`` -- no function or class definitions longer than a few lines and no loose ``utils``
+                    modules: logic belongs in ``kimi_cookbook``;
+* ``execute``    -- it runs under papermill against the embedded server (skipped with ``--no-execute``).
+
+``kimi-cookbook index --check`` / ``--write`` keeps the table between ``<!-- notebook-index:start -->`` and
+``<!-- notebook-index:end -->`` in README.md equal to what the notebooks say about themselves (title = first
+markdown heading, description = first sentence of the intro paragraph).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import json
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kimi_cookbook.runner import NOTEBOOK_DIR, REPO_ROOT, execute_notebook, list_notebooks, notebook_parameters
+
+MAX_DEF_LINES = 6  # a def/class longer than this in a cell is helper logic: move it into kimi_cookbook
+NAME_RE = re.compile(r"^\d{2}_[a-z0-9]+(?:_[a-z0-9]+)*\.ipynb$")
+INDEX_START = "<!-- notebook-index:start -->"
+INDEX_END = "<!-- notebook-index:end -->"
+
+# Hard-coded credentials. Placeholders that local OpenAI-compatible servers accept are allowed.
+SECRET_PATTERNS = [
+    ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{20,}")),
+    ("OpenAI-style API key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}")),
+    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}")),
+    ("AWS access key id", re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
+    ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+    ("bearer token", re.compile(r"\bBearer\s+[A-Za-z0-9._~+/-]{20,}")),
+    ("token in a URL", re.compile(r"[?&](?:token|api_key|access_token)=[A-Za-z0-9._-]{12,}")),
+]
+ASSIGNED_SECRET = re.compile(
+    r"""(?ix)\b(?P<name>(?:[a-z0-9_]*_)?(?:api[_-]?key|password|passwd|secret(?:[_-]?key)?|token|access[_-]?key))\b
+        ["']?\s*(?::\s*str\s*=|[=:])\s*(?P<q>["'])(?P<value>[^"'\n]*)(?P=q)"""
+)
+PLACEHOLDERS = {"", "empty", "none", "null", "dummy", "not-needed", "not-used", "no-key", "sk-no-key-required",
+                "changeme", "xxx", "..."}
+
+
+@dataclass
+class Problem:
+    path: str
+    check: str
+    message: str
+    cell: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}" + (f" cell {self.cell}" if self.cell is not None else "")
+        return f"{where}: [{self.check}] {self.message}"
+
+
+def _source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _load(path: Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _python(source: str) -> str:
+    """A cell's source as plain Python (IPython magics and shell escapes turned into calls)."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        return TransformerManager().transform_cell(source)
+    except Exception:  # pragma: no cover - IPython is always there with a kernel
+        return source
+
+
+def _parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(_python(source))
+    except SyntaxError:
+        return None
+
+
+def _is_literal(node: ast.AST) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def title_and_intro(nb: dict) -> tuple[str, str]:
+    """The notebook's ``# `` title and the first paragraph after it (``""`` when missing)."""
+    cells = nb.get("cells") or []
+    if not cells or cells[0].get("cell_type") != "markdown":
+        return "", ""
+    text = _source(cells[0]).strip()
+    if not text.startswith("# "):
+        return "", ""
+    first, _, rest = text.partition("\n")
+    paragraph = []
+    for line in rest.splitlines():
+        if not line.strip():
+            if paragraph:
+                break
+            continue
+        if line.lstrip().startswith("#"):
+            break
+        paragraph.append(line.strip())
+    return first[2:].strip(), " ".join(paragraph)
+
+
+def first_sentence(paragraph: str) -> str:
+    """Up to the first ``.``/``!``/``?`` that ends a sentence (outside backticks, brackets and e.g./i.e.)."""
+    depth, code = 0, False
+    for i, ch in enumerate(paragraph):
+        if ch == "`":
+            code = not code
+        elif code:
+            continue
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+        elif ch in ".!?" and depth == 0 and (i + 1 == len(paragraph) or paragraph[i + 1] == " "):
+            word = paragraph[:i + 1].rsplit(" ", 1)[-1].lower()
+            if word in {"e.g.", "i.e.", "etc.", "vs.", "approx.", "(e.g.", "(i.e."}:
+                continue
+            return paragraph[:i + 1]
+    return paragraph
+
+
+def _papermill_names(path: Path, tree: ast.Module, cell: int) -> list[Problem]:
+    """Every name assigned in the parameters cell must be one papermill sees (its parser is line based)."""
+    import logging
+
+    try:
+        import papermill
+    except ImportError:  # pragma: no cover - papermill is a dependency
+        return []
+    assigned = [t.id for node in tree.body for t in (node.targets if isinstance(node, ast.Assign) else [node.target])]
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    try:
+        seen = set(papermill.inspect_notebook(str(path)))
+    except Exception as exc:
+        return [Problem(str(path), "parameters", f"papermill cannot read the parameters cell: {exc}", cell)]
+    return [Problem(str(path), "parameters", f"papermill cannot parse the line assigning {name} (keep one "
+                    "`NAME = literal  # comment` per line; avoid '=' and ':' in the comment)", cell)
+            for name in assigned if name not in seen]
+
+
+# --- static checks --------------------------------------------------------------------------------
+def check_static(path: Path | str) -> list[Problem]:
+    path = Path(path)
+    shown = str(path)
+    try:
+        nb = _load(path)
+    except (OSError, json.JSONDecodeError) as exc:
+        return [Problem(shown, "format", f"cannot read the notebook as JSON: {exc}")]
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        return [Problem(shown, "format", "not a Jupyter notebook (no 'cells' list)")]
+    problems: list[Problem] = []
+    cells = nb["cells"]
+
+    if not path.name.startswith("_") and not NAME_RE.match(path.name):
+        problems.append(Problem(shown, "name", f"file name {path.name!r} should look like NN_short_name.ipynb "
+                                "(two digits, lower-case words joined by '_') so the demo, the tests and the "
+                                "README index find it"))
+
+    # title and intro
+    title, intro = title_and_intro(nb)
+    if not title:
+        problems.append(Problem(shown, "title", "the first cell must be markdown starting with '# ' (the title)",
+                                0 if cells else None))
+    elif not intro:
+        problems.append(Problem(shown, "title", "the title cell needs a short intro paragraph after the heading "
+                                "(its first sentence becomes the README index entry)", 0))
+
+    # parameters cell
+    tagged = [i for i, c in enumerate(cells) if "parameters" in (c.get("metadata", {}).get("tags") or [])]
+    if not tagged:
+        problems.append(Problem(shown, "parameters", "no code cell is tagged 'parameters' (papermill needs it: "
+                                "cell toolbar > Property Inspector > Add Tag, or metadata "
+                                "{\"tags\": [\"parameters\"]})"))
+    elif len(tagged) > 1:
+        problems.append(Problem(shown, "parameters", f"{len(tagged)} cells are tagged 'parameters'; keep one",
+                                tagged[1]))
+    for i in tagged[:1]:
+        cell = cells[i]
+        if cell.get("cell_type") != "code":
+            problems.append(Problem(shown, "parameters", "the cell tagged 'parameters' is not a code cell", i))
+            continue
+        tree = _parse(_source(cell))
+        if tree is None:
+            problems.append(Problem(shown, "parameters", "the parameters cell is not valid Python", i))
+            continue
+        for node in tree.body:
+            ok = (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
+                  and _is_literal(node.value)
+                  and all(isinstance(t, ast.Name) for t in (node.targets if isinstance(node, ast.Assign)
+                                                            else [node.target])))
+            if not ok:
+                problems.append(Problem(shown, "parameters", f"line {node.lineno}: the parameters cell may only "
+                                        "assign plain literals (NAME = 1, \"text\", True, [...]); compute "
+                                        "derived values in the next cell", i))
+
+        if tree is not None and not any(pr.check == "parameters" for pr in problems):
+            problems += _papermill_names(path, tree, i)
+
+    # stripped
+    with_outputs = [i for i, c in enumerate(cells) if c.get("cell_type") == "code" and c.get("outputs")]
+    with_counts = [i for i, c in enumerate(cells) if c.get("cell_type") == "code"
+                   and c.get("execution_count") is not None]
+    if with_outputs:
+        problems.append(Problem(shown, "stripped", f"cells {with_outputs} have outputs; run "
+                                f"`nbstripout {shown}` (or install the pre-commit hooks)"))
+    if with_counts:
+        problems.append(Problem(shown, "stripped", f"cells {with_counts} have execution counts; run "
+                                f"`nbstripout {shown}`"))
+    if "widgets" in nb.get("metadata", {}):
+        problems.append(Problem(shown, "stripped", "the notebook stores widget state (metadata.widgets); run "
+                                f"`nbstripout {shown}`"))
+
+    # secrets (sources and any outputs)
+    for i, cell in enumerate(cells):
+        texts = [_source(cell)]
+        for out in cell.get("outputs") or []:
+            texts.append("".join(out.get("text", "")) if isinstance(out.get("text"), (list, str)) else "")
+            texts += ["".join(v) if isinstance(v, list) else str(v) for v in (out.get("data") or {}).values()]
+        text = "\n".join(texts)
+        for label, pattern in SECRET_PATTERNS:
+            if pattern.search(text):
+                problems.append(Problem(shown, "secret", f"looks like a hard-coded {label}; read it from the "
+                                        "environment (os.environ) and never print it", i))
+        for m in ASSIGNED_SECRET.finditer(text):
+            if m.group("value").strip().lower() not in PLACEHOLDERS and not m.group("value").startswith("$"):
+                name = m.group("name")
+                problems.append(Problem(shown, "secret", f"{name} is set to a literal string; read it from the "
+                                        f"environment instead (os.environ.get({name.upper()!r}))", i))
+
+    # helper logic pasted into cells
+    for i, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        tree = _parse(_source(cell))
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_DEF_LINES:
+                    kind = "class" if isinstance(node, ast.ClassDef) else "function"
+                    problems.append(Problem(shown, "helper-logic", f"{kind} {node.name!r} is defined in the "
+                                            f"notebook ({length} lines, limit {MAX_DEF_LINES}); move it into "
+                                            "kimi_cookbook and import it", i))
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                if any(n.split(".")[0] in {"utils", "helpers", "common"} for n in names):
+                    problems.append(Problem(shown, "helper-logic", "imports a loose module beside the notebook "
+                                            f"({', '.join(names)}); put the code in kimi_cookbook", i))
+    return problems
+
+
+# --- execution ------------------------------------------------------------------------------------
+def check_execution(paths: list[Path], base_url: str = "", timeout: int = 900) -> list[Problem]:
+    """Run each notebook with papermill; notebooks with a ``BASE_URL`` parameter get the server's URL."""
+    problems: list[Problem] = []
+    runnable = []
+    for p in paths:
+        try:
+            runnable.append((p, notebook_parameters(p)))
+        except Exception as exc:  # unreadable notebook: already reported by the static checks
+            problems.append(Problem(str(p), "execute", f"papermill cannot inspect it: {exc}"))
+    need_server = any("BASE_URL" in params for _, params in runnable)
+    with tempfile.TemporaryDirectory(prefix="check-notebook-") as tmp:
+        if need_server:
+            from kimi_cookbook.server import connect
+
+            with connect(backend="embedded", base_url=base_url) as srv:
+                problems += _execute_all(runnable, Path(tmp), srv.base_url, timeout)
+        else:
+            problems += _execute_all(runnable, Path(tmp), "", timeout)
+    return problems
+
+
+def _execute_all(runnable, out_dir: Path, base_url: str, timeout: int) -> list[Problem]:
+    problems = []
+    for path, params in runnable:
+        values = {"BASE_URL": base_url} if base_url and "BASE_URL" in params else {}
+        result = execute_notebook(path, out_dir / path.name, values, timeout=timeout)
+        print(f"  executed {path} ({result.status}, {result.seconds:.1f} s)", file=sys.stderr)
+        if result.status != "ok":
+            error = "\n    ".join(result.error.splitlines()[-6:])
+            problems.append(Problem(str(path), "execute", f"fails under papermill:\n    {error}"))
+    return problems
+
+
+def _cli_check(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.paths] or list_notebooks()
+    for p in paths:
+        if not p.is_file():
+            raise ValueError(f"{p}: no such notebook")
+    problems = [pr for p in paths for pr in check_static(p)]
+    if not args.no_execute:
+        clean = [p for p in paths if not any(pr.path == str(p) and pr.check == "format" for pr in problems)]
+        problems += check_execution(clean, base_url=args.base_url, timeout=args.timeout)
+    for pr in problems:
+        print(pr)
+    bad = len({pr.path for pr in problems})
+    what = "static checks" if args.no_execute else "static checks and execution"
+    print(f"check-notebook: {len(paths) - bad}/{len(paths)} notebook(s) pass ({what}); {len(problems)} problem(s)",
+          file=sys.stderr)
+    return 1 if problems else 0
+
+
+# --- README index ---------------------------------------------------------------------------------
+def render_index(folder: Path | str = NOTEBOOK_DIR, root: Path | str = REPO_ROOT) -> str:
+    """The markdown table of the cookbook notebooks, from their own titles and intros."""
+    lines = ["| notebook | what it does |", "|---|---|"]
+    for path in list_notebooks(folder):
+        title, intro = title_and_intro(_load(path))
+        rel = path.resolve().relative_to(Path(root).resolve()).as_posix()
+        cell = first_sentence(intro).replace("|", "\\|") or "(no intro paragraph)"
+        label = (title or path.stem).replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+        lines.append(f"| [{label}]({rel}) | {cell} |")
+    return "\n".join(lines)
+
+
+def update_index(readme_text: str, table: str) -> str:
+    start, end = readme_text.find(INDEX_START), readme_text.find(INDEX_END)
+    if start < 0 or end < 0 or end < start:
+        raise ValueError(f"README has no {INDEX_START} ... {INDEX_END} markers; add them where the index goes")
+    head = readme_text[: start + len(INDEX_START)]
+    return f"{head}\n{table}\n{readme_text[end:]}"
+
+
+def _cli_index(args: argparse.Namespace) -> int:
+    readme = Path(args.readme)
+    text = readme.read_text(encoding="utf-8")
+    new = update_index(text, render_index())
+    if args.write:
+        if new != text:
+            readme.write_text(new, encoding="utf-8")
+            print(f"updated the notebook index in {readme}")
+        else:
+            print(f"the notebook index in {readme} is up to date")
+        return 0
+    if new == text:
+        print(f"the notebook index in {readme} is up to date")
+        return 0
+    diff = difflib.unified_diff(text.splitlines(), new.splitlines(), str(readme), "generated", lineterm="", n=0)
+    print("\n".join(diff))
+    print(f"the notebook index in {readme} is stale: run `kimi-cookbook index --write`", file=sys.stderr)
+    return 1
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser(
+        "check-notebook",
+        help="check notebooks the way a reviewer would",
+        description="Check cookbook notebooks: file name, title and intro, a tagged parameters cell of plain "
+        "literals, outputs stripped, no hard-coded secrets, no helper logic pasted in, and that each runs "
+        "under papermill against the embedded server. One line per problem; exit status 1 if any.",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="notebooks (default: every notebooks/NN_*.ipynb)")
+    p.add_argument("--no-execute", action="store_true", help="static checks only (fast; used by pre-commit)")
+    p.add_argument("--base-url", default="", help="attach to this running server instead of the embedded one")
+    p.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds (default 900)")
+    p.set_defaults(func=_cli_check)
+
+    q = sub.add_parser(
+        "index",
+        help="check or rewrite README.md's notebook index",
+        description=f"The table between {INDEX_START} and {INDEX_END} in README.md, generated from each "
+        "notebook's title (first '# ' heading) and the first sentence of its intro paragraph.",
+    )
+    mode = q.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--check", action="store_true", help="exit 1 (and show the diff) if the index is stale")
+    mode.add_argument("--write", action="store_true", help="rewrite the index in place")
+    q.add_argument("--readme", default=str(REPO_ROOT / "README.md"), help="README file (default: the repo's)")
+    q.set_defaults(func=_cli_index)
