@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "kimi_cookbook.demo",  # demo (the main job)
     "kimi_cookbook.bench",  # bench, compare
     "kimi_cookbook.capacity",  # plan
+    "kimi_cookbook.checks",  # check-notebook, index
 ]
 
 
