@@ -127,9 +127,7 @@ def parse_bench_serving(text: str) -> dict[str, int | float | str]:
         raise ValueError(f"parse_bench_serving expects str, got {type(text).__name__}")  # noqa: TRY004
     headers = list(_HEADER_RE.finditer(text))
     if not headers:
-        raise ValueError(
-            f"no '{BLOCK_TITLE}' block found in the text ({len(text)} characters)"
-        )
+        raise ValueError(f"no '{BLOCK_TITLE}' block found in the text ({len(text)} characters)")
     body = text[headers[-1].end() :]
     result: dict[str, int | float | str] = {}
     closed = False
@@ -154,9 +152,7 @@ def parse_bench_serving(text: str) -> dict[str, int | float | str]:
             f"{len(result)} value(s) (was the benchmark interrupted?)"
         )
     if not result:
-        raise ValueError(
-            f"the last '{BLOCK_TITLE}' block holds no 'Label: value' lines"
-        )
+        raise ValueError(f"the last '{BLOCK_TITLE}' block holds no 'Label: value' lines")
     return result
 
 
@@ -228,9 +224,7 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name or ""):
-            raise ValueError(
-                f"scenario name {self.name!r}: use 1-64 of A-Z a-z 0-9 _ . - (file names)"
-            )
+            raise ValueError(f"scenario name {self.name!r}: use 1-64 of A-Z a-z 0-9 _ . - (file names)")
         for key, low, high in (
             ("num_prompts", 1, MAX_PROMPTS),
             ("max_concurrency", 1, MAX_PROMPTS),
@@ -238,30 +232,18 @@ class Scenario:
             ("output_len", 1, MAX_LEN),
         ):
             value = getattr(self, key)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or not low <= value <= high
-            ):
-                raise ValueError(
-                    f"{key} must be an integer in [{low}, {high}], got {value!r}"
-                )
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{key} must be an integer in [{low}, {high}], got {value!r}")
         rate = float(self.request_rate)
         if not (rate > 0):
-            raise ValueError(
-                f"request_rate must be > 0 or inf, got {self.request_rate!r}"
-            )
+            raise ValueError(f"request_rate must be > 0 or inf, got {self.request_rate!r}")
         if not 0.0 <= float(self.range_ratio) <= 1.0:
             raise ValueError(f"range_ratio must be in [0, 1], got {self.range_ratio!r}")
         if not all(isinstance(a, str) for a in self.extra_args):
             raise ValueError("extra_args must be strings")
 
     def client_args(self) -> list[str]:
-        rate = (
-            "inf"
-            if math.isinf(float(self.request_rate))
-            else repr(float(self.request_rate))
-        )
+        rate = "inf" if math.isinf(float(self.request_rate)) else repr(float(self.request_rate))
         return [
             "--num-prompts",
             str(self.num_prompts),
@@ -285,9 +267,7 @@ class Scenario:
 
 
 def _page(name: str, n: int, c: int) -> Scenario:
-    return Scenario(
-        name, num_prompts=n, max_concurrency=c, input_len=1000, output_len=1000
-    )
+    return Scenario(name, num_prompts=n, max_concurrency=c, input_len=1000, output_len=1000)
 
 
 PRESETS: dict[str, tuple[Scenario, ...]] = {
@@ -299,10 +279,7 @@ PRESETS: dict[str, tuple[Scenario, ...]] = {
         _page("high-c100", 500, 100),
     ),
     # Concurrency sweep, 5 prompts per concurrency slot like the page's 80@16 and 500@100 (10 minimum).
-    "sweep": tuple(
-        _page(f"sweep-c{c}", max(10, 5 * c), c)
-        for c in (1, 2, 4, 8, 16, 32, 64, 100, 128)
-    ),
+    "sweep": tuple(_page(f"sweep-c{c}", max(10, 5 * c), c) for c in (1, 2, 4, 8, 16, 32, 64, 100, 128)),
     # CI / laptop: a tiny CPU model behind the embedded server; exact lengths (range ratio 1.0).
     "tiny": (
         Scenario(
@@ -330,9 +307,7 @@ def preset(name: str) -> tuple[Scenario, ...]:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown preset {name!r}; allowed: {', '.join(PRESETS)}"
-        ) from None
+        raise ValueError(f"unknown preset {name!r}; allowed: {', '.join(PRESETS)}") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -347,25 +322,20 @@ def client_module() -> str:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(
             "SGLang is not installed: its benchmark client is needed "
-            "(pip install --no-deps sglang==0.5.7 plus aiohttp numpy pybase64 requests datasets pillow tqdm transformers)"
+            "(pip install --no-deps sglang==0.5.7, plus aiohttp numpy pybase64 requests datasets pillow "
+            "tqdm transformers)"
         )
     for root in spec.submodule_search_locations:
         if (Path(root) / "benchmark" / "serving.py").is_file():
             return "sglang.benchmark.serving"
         if (Path(root) / "bench_serving.py").is_file():
             return "sglang.bench_serving"
-    raise RuntimeError(
-        f"no benchmark client found in the installed SGLang ({list(spec.submodule_search_locations)})"
-    )
+    raise RuntimeError(f"no benchmark client found in the installed SGLang ({list(spec.submodule_search_locations)})")
 
 
 def _check_base_url(base_url: str) -> str:
-    if not isinstance(base_url, str) or not re.fullmatch(
-        r"https?://[^\s/]+(:\d+)?/?", base_url
-    ):
-        raise ValueError(
-            f"base_url must look like http://HOST:PORT (no path), got {base_url!r}"
-        )
+    if not isinstance(base_url, str) or not re.fullmatch(r"https?://[^\s/]+(:\d+)?/?", base_url):
+        raise ValueError(f"base_url must look like http://HOST:PORT (no path), got {base_url!r}")
     return base_url.rstrip("/")
 
 
@@ -384,17 +354,11 @@ def bench_command(
 ) -> list[str]:
     """The client's argv for one scenario (run it as is, or ``shlex.join`` it for a terminal)."""
     if backend not in CLIENT_BACKENDS:
-        raise ValueError(
-            f"unknown client backend {backend!r}; allowed: {', '.join(CLIENT_BACKENDS)}"
-        )
+        raise ValueError(f"unknown client backend {backend!r}; allowed: {', '.join(CLIENT_BACKENDS)}")
     if dataset_name not in DATASETS:
-        raise ValueError(
-            f"unknown dataset {dataset_name!r}; allowed: {', '.join(DATASETS)}"
-        )
+        raise ValueError(f"unknown dataset {dataset_name!r}; allowed: {', '.join(DATASETS)}")
     if dataset_name == "sharegpt" and not dataset_path:
-        raise ValueError(
-            "dataset 'sharegpt' needs dataset_path (a local ShareGPT JSON); no downloads here"
-        )
+        raise ValueError("dataset 'sharegpt' needs dataset_path (a local ShareGPT JSON); no downloads here")
     cmd = [python or sys.executable, "-m", module or client_module()]
     cmd += ["--backend", backend, "--base-url", _check_base_url(base_url)]
     if model:
@@ -505,9 +469,7 @@ def _run_streaming(
                 watchdog.cancel()
             proc.stdout.close()
     if timed_out.is_set():
-        raise TimeoutError(
-            f"benchmark client ran past {timeout:.0f} s and was stopped; see {log_path}"
-        )
+        raise TimeoutError(f"benchmark client ran past {timeout:.0f} s and was stopped; see {log_path}")
     return rc, "".join(chunks)
 
 
@@ -614,9 +576,7 @@ def run_bench(
         "scenarios": [s.as_dict() for s in scenarios],
         "commands": [display_command(c) for c in commands],
     }
-    (out / "manifest.json").write_text(
-        json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
-    )
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     env = _client_env(tokenizer)
 
     def echo(piece: str) -> None:
@@ -644,9 +604,7 @@ def run_bench(
             )
             wall = time.perf_counter() - started
             if not stream:
-                tail = deque(
-                    (ln for ln in _lines(text) if ln.strip()), maxlen=tail_lines
-                )
+                tail = deque((ln for ln in _lines(text) if ln.strip()), maxlen=tail_lines)
                 print("\n".join(tail), flush=True)
             log_name = f"{scenario.name}.log"
             if rc != 0:
@@ -657,9 +615,7 @@ def run_bench(
             try:
                 block = parse_bench_serving(text)
             except ValueError as exc:
-                raise BenchError(
-                    f"scenario {scenario.name!r}: {exc}; see {out / log_name}", out
-                ) from exc
+                raise BenchError(f"scenario {scenario.name!r}: {exc}; see {out / log_name}", out) from exc
             if not block.get("successful_requests"):
                 raise BenchError(
                     f"scenario {scenario.name!r}: no successful requests; see {out / log_name}",
@@ -699,14 +655,8 @@ def load_results(results_dir: str | os.PathLike):
 
     path = Path(results_dir) / "results.jsonl"
     if not path.is_file():
-        raise ValueError(
-            f"{path} does not exist: not a results folder of kimi_cookbook.bench.run_bench"
-        )
-    rows = [
-        json.loads(ln)
-        for ln in path.read_text(encoding="utf-8").splitlines()
-        if ln.strip()
-    ]
+        raise ValueError(f"{path} does not exist: not a results folder of kimi_cookbook.bench.run_bench")
+    rows = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
     for r in rows:
         r.pop("client", None)
     return pd.DataFrame(rows)
@@ -718,11 +668,7 @@ def load_results(results_dir: str | os.PathLike):
 
 
 def _reference_json() -> dict:
-    text = (
-        resources.files("kimi_cookbook")
-        .joinpath("data/reference_mi300x.json")
-        .read_text(encoding="utf-8")
-    )
+    text = resources.files("kimi_cookbook").joinpath("data/reference_mi300x.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 
@@ -767,6 +713,28 @@ def load_reference_gsm8k() -> dict[str, Any]:
     }
 
 
+REFERENCE_COLUMNS = (
+    "scenario",
+    "num_prompts",
+    "max_concurrency",
+    "total_input_tokens",
+    "output_token_throughput_tok_s",
+    "mean_ttft_ms",
+    "mean_tpot_ms",
+    "mean_e2e_latency_ms",
+)
+"""The columns a notebook shows of the reference table."""
+
+
+def scenario_table(scenarios: Iterable[Scenario] | str):
+    """Scenarios (or a preset name) as a DataFrame, one row each."""
+    import pandas as pd
+
+    if isinstance(scenarios, str):
+        scenarios = preset(scenarios)
+    return pd.DataFrame([s.as_dict() for s in scenarios])
+
+
 COMPARE_METRICS = (
     "output_token_throughput_tok_s",
     "total_token_throughput_tok_s",
@@ -794,30 +762,19 @@ def compare(run, reference=None, metrics: Iterable[str] = COMPARE_METRICS):
     rows = []
     for _, ref_row in reference.iterrows():
         c = ref_row["max_concurrency"]
-        match = (
-            run[run["max_concurrency"] == c]
-            if "max_concurrency" in run
-            else run.iloc[0:0]
-        )
+        match = run[run["max_concurrency"] == c] if "max_concurrency" in run else run.iloc[0:0]
         run_row = match.iloc[-1] if len(match) else None
         for m in metrics:
             ref_v = ref_row.get(m)
             run_v = None if run_row is None else run_row.get(m)
             ratio = None
-            if (
-                run_v is not None
-                and ref_v not in (None, 0)
-                and not pd.isna(run_v)
-                and not pd.isna(ref_v)
-            ):
+            if run_v is not None and ref_v not in (None, 0) and not pd.isna(run_v) and not pd.isna(ref_v):
                 ratio = float(run_v) / float(ref_v)
             rows.append(
                 {
                     "max_concurrency": int(c),
                     "reference_scenario": ref_row["scenario"],
-                    "run_scenario": None
-                    if run_row is None
-                    else run_row.get("scenario"),
+                    "run_scenario": None if run_row is None else run_row.get("name", run_row.get("scenario")),
                     "metric": m,
                     "reference": ref_v,
                     "run": run_v,
@@ -827,9 +784,7 @@ def compare(run, reference=None, metrics: Iterable[str] = COMPARE_METRICS):
     return pd.DataFrame(rows)
 
 
-def compare_gsm8k(
-    result: dict[str, float], reference: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def compare_gsm8k(result: dict[str, float], reference: dict[str, Any] | None = None) -> dict[str, Any]:
     """A GSM8K result beside the page's: accuracy difference and throughput ratio, with the caveat."""
     ref = reference or load_reference_gsm8k()
     lo, hi = ref["nvidia_range"]
@@ -850,9 +805,7 @@ def compare_gsm8k(
     }
 
 
-def plot_vs_concurrency(
-    run=None, reference=None, *, run_label: str = "this run", title: str | None = None
-):
+def plot_vs_concurrency(run=None, reference=None, *, run_label: str = "this run", title: str | None = None):
     """Output throughput, TPOT and TTFT vs max concurrency; reference (the page's MI300X) and run together.
     Returns the matplotlib Figure."""
     import matplotlib.pyplot as plt
@@ -867,11 +820,7 @@ def plot_vs_concurrency(
         ("TTFT (ms)", ["mean_ttft_ms", "median_ttft_ms"]),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    ref_label = (
-        f"page: {reference['hardware'].iloc[0]}, TP {reference['tp'].iloc[0]}"
-        if len(reference)
-        else "page"
-    )
+    ref_label = f"page: {reference['hardware'].iloc[0]}, TP {reference['tp'].iloc[0]}" if len(reference) else "page"
     for ax, (ylabel, cols) in zip(axes, panels):
         for frame, label, marker in (
             (reference, ref_label, "o"),
@@ -902,9 +851,7 @@ def plot_vs_concurrency(
     return fig
 
 
-def default_client_backend(
-    kind: str, base_url: str | None = None, *, timeout: float = 3.0
-) -> str:
+def default_client_backend(kind: str, base_url: str | None = None, *, timeout: float = 3.0) -> str:
     """The client ``--backend`` for a server: ``sglang`` (native ``/generate``, as on the page) for SGLang,
     ``sglang-oai`` (``/v1/completions``) otherwise. An attached server counts as SGLang when its
     ``/get_model_info`` answers 200."""
@@ -914,9 +861,7 @@ def default_client_backend(
         import urllib.request
 
         try:
-            with urllib.request.urlopen(
-                _check_base_url(base_url) + "/get_model_info", timeout=timeout
-            ) as r:
+            with urllib.request.urlopen(_check_base_url(base_url) + "/get_model_info", timeout=timeout) as r:
                 if r.status == 200:
                     return "sglang"
         except Exception:  # noqa: BLE001, S110 - any failure means "not SGLang's native API"
@@ -948,19 +893,9 @@ def gsm8k_command(
     """The page's ``python3 -m sglang.test.few_shot_gsm8k --num-questions 200`` aimed at ``base_url``
     (``--host`` with scheme, ``--port``); ``data_path`` is a local GSM8K ``test.jsonl`` for machines
     without internet (otherwise it downloads from GitHub). Needs an SGLang server (native API)."""
-    if (
-        isinstance(num_questions, bool)
-        or not isinstance(num_questions, int)
-        or not 1 <= num_questions <= 1319
-    ):
-        raise ValueError(
-            f"num_questions must be an integer in [1, 1319] (GSM8K test size), got {num_questions!r}"
-        )
-    if (
-        isinstance(parallel, bool)
-        or not isinstance(parallel, int)
-        or not 1 <= parallel <= 1024
-    ):
+    if isinstance(num_questions, bool) or not isinstance(num_questions, int) or not 1 <= num_questions <= 1319:
+        raise ValueError(f"num_questions must be an integer in [1, 1319] (GSM8K test size), got {num_questions!r}")
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 1024:
         raise ValueError(f"parallel must be an integer in [1, 1024], got {parallel!r}")
     host, port = _host_port(base_url)
     cmd = [
@@ -1020,17 +955,11 @@ def run_gsm8k_openai(
     from openai import OpenAI
 
     path = data_path or gsm8k_sample_path()
-    lines = [
-        json.loads(ln)
-        for ln in Path(path).read_text(encoding="utf-8").splitlines()
-        if ln.strip()
-    ]
+    lines = [json.loads(ln) for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
     if not lines:
         raise ValueError(f"{path}: no questions")
     if not 0 <= num_shots < len(lines):
-        raise ValueError(
-            f"num_shots must be in [0, {len(lines) - 1}] for {len(lines)} questions, got {num_shots}"
-        )
+        raise ValueError(f"num_shots must be in [0, {len(lines) - 1}] for {len(lines)} questions, got {num_shots}")
 
     def one(i: int, with_answer: bool) -> str:
         s = "Question: " + lines[i]["question"] + "\nAnswer:"
@@ -1039,9 +968,7 @@ def run_gsm8k_openai(
     shots = "".join(one(i, True) + "\n\n" for i in range(num_shots))
     items = list(range(min(num_questions, len(lines))))
     labels = [_answer_value(lines[i]["answer"]) for i in items]
-    client = OpenAI(
-        base_url=_check_base_url(base_url) + "/v1", api_key="none", timeout=timeout_s
-    )
+    client = OpenAI(base_url=_check_base_url(base_url) + "/v1", api_key="none", timeout=timeout_s)
 
     def ask(i: int) -> tuple[str, int]:
         r = client.completions.create(
@@ -1088,9 +1015,7 @@ def _cli_scenarios(args) -> list[Scenario]:
     if all(v is None for v in custom) and args.request_rate is None:
         return list(preset(args.preset))
     if args.num_prompts is None or args.max_concurrency is None:
-        raise ValueError(
-            "a custom scenario needs --num-prompts and --max-concurrency (or use --preset alone)"
-        )
+        raise ValueError("a custom scenario needs --num-prompts and --max-concurrency (or use --preset alone)")
     rate = math.inf if args.request_rate in (None, "inf") else float(args.request_rate)
     return [
         Scenario(
@@ -1108,9 +1033,7 @@ def _cli_scenarios(args) -> list[Scenario]:
 def _print_comparison(results_dir: Path) -> None:
     table = compare(results_dir)
     if table["run"].isna().all():
-        print(
-            "(no scenario of this run has a concurrency the page measured: 1, 16, 100)"
-        )
+        print("(no scenario of this run has a concurrency the page measured: 1, 16, 100)")
         return
     shown = table.dropna(subset=["run"])
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -1128,24 +1051,22 @@ def _cli_bench(args) -> int:
     scenarios = _cli_scenarios(args)
     results = Path(args.results or f"runs/bench-{datetime.now():%Y%m%d-%H%M%S}")
     with connect(args.server, args.base_url or "") as srv:
-        backend = args.client_backend
-        if backend == "auto":
-            backend = default_client_backend(srv.kind, srv.base_url)
-        dataset = args.dataset_name
-        if dataset == "auto":
-            dataset = _default_dataset(backend, args.dataset_path)
+        settings = bench_settings(
+            srv,
+            client_backend=args.client_backend,
+            dataset_name=args.dataset_name,
+            dataset_path=args.dataset_path or "",
+            tokenizer=args.tokenizer or "",
+        )
+        if args.model:
+            settings["model"] = args.model
         try:
             run_bench(
                 scenarios,
-                base_url=srv.base_url,
                 results_dir=results,
-                backend=backend,
-                model=args.model or srv.model,
-                tokenizer=args.tokenizer or srv.tokenizer_path,
-                dataset_name=dataset,
-                dataset_path=args.dataset_path,
                 stream=not args.quiet,
                 timeout_s=args.timeout,
+                **settings,
             )
         except BenchError as exc:
             print(f"kimi-cookbook bench: {exc}", file=sys.stderr)
@@ -1164,9 +1085,7 @@ def _cli_bench(args) -> int:
 
 def _cli_compare(args) -> int:
     results = Path(args.results)
-    load_results(
-        results
-    )  # ValueError with a clear message if it is not a results folder
+    load_results(results)  # ValueError with a clear message if it is not a results folder
     _print_comparison(results)
     if args.plot:
         fig = plot_vs_concurrency(results, run_label=results.name)
@@ -1191,23 +1110,15 @@ def register_cli(sub) -> None:
         help="scenario set (default: page)",
     )
     p.add_argument("--num-prompts", type=int, help="custom scenario: number of prompts")
-    p.add_argument(
-        "--max-concurrency", type=int, help="custom scenario: concurrent requests"
-    )
-    p.add_argument(
-        "--input-len", type=int, help="custom scenario: input tokens (default 1000)"
-    )
-    p.add_argument(
-        "--output-len", type=int, help="custom scenario: output tokens (default 1000)"
-    )
+    p.add_argument("--max-concurrency", type=int, help="custom scenario: concurrent requests")
+    p.add_argument("--input-len", type=int, help="custom scenario: input tokens (default 1000)")
+    p.add_argument("--output-len", type=int, help="custom scenario: output tokens (default 1000)")
     p.add_argument(
         "--range-ratio",
         type=float,
         help="custom scenario: --random-range-ratio (default 0.0)",
     )
-    p.add_argument(
-        "--request-rate", help="custom scenario: requests/s or inf (default inf)"
-    )
+    p.add_argument("--request-rate", help="custom scenario: requests/s or inf (default inf)")
     p.add_argument(
         "--base-url",
         default="",
@@ -1219,17 +1130,21 @@ def register_cli(sub) -> None:
         choices=["embedded", "sglang"],
         help="what to launch without --base-url",
     )
-    p.add_argument("--client-backend", default="auto", choices=["auto", *CLIENT_BACKENDS],
-                   help="bench_serving --backend (auto: sglang for SGLang servers, else sglang-oai)")  # fmt: skip
-    p.add_argument("--dataset-name", default="auto", choices=["auto", *DATASETS],
-                   help="auto: random on SGLang (downloads ShareGPT unless --dataset-path), else random-ids")  # fmt: skip
     p.add_argument(
-        "--dataset-path", help="local ShareGPT JSON for --dataset-name random/sharegpt"
+        "--client-backend",
+        default="auto",
+        choices=["auto", *CLIENT_BACKENDS],
+        help="bench_serving --backend (auto: sglang for SGLang servers, else sglang-oai)",
     )
+    p.add_argument(
+        "--dataset-name",
+        default="auto",
+        choices=["auto", *DATASETS],
+        help="auto: random on SGLang (ShareGPT download unless --dataset-path), else random-ids",
+    )
+    p.add_argument("--dataset-path", help="local ShareGPT JSON for --dataset-name random/sharegpt")
     p.add_argument("--model", help="model name to send (default: the server's)")
-    p.add_argument(
-        "--tokenizer", help="tokenizer folder or hub id (default: the server's)"
-    )
+    p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: the server's)")
     p.add_argument("--results", help="results folder (default: runs/bench-TIMESTAMP)")
     p.add_argument(
         "--timeout",
@@ -1247,12 +1162,8 @@ def register_cli(sub) -> None:
         "compare",
         help="put a bench results folder beside the page's MI300X results (ratios), optionally plot",
     )
-    c.add_argument(
-        "results", metavar="RESULTS", help="a folder written by kimi-cookbook bench"
-    )
-    c.add_argument(
-        "--plot", help="write throughput/TPOT/TTFT vs concurrency to this image file"
-    )
+    c.add_argument("results", metavar="RESULTS", help="a folder written by kimi-cookbook bench")
+    c.add_argument("--plot", help="write throughput/TPOT/TTFT vs concurrency to this image file")
     c.set_defaults(func=_cli_compare)
 
 
@@ -1272,35 +1183,36 @@ def new_results_dir(base: str | os.PathLike = "runs", prefix: str = "bench") -> 
     return path
 
 
+def _known_tokenizer(model: str | None) -> str | None:
+    """The local tokenizer folder of a model built here (the embedded tiny model), else None."""
+    from kimi_cookbook.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
+
+    if model == TINY_MODEL_NAME:
+        return str(ensure_tiny_model().tokenizer_path)
+    return None
+
+
 def bench_settings(
     srv,
     *,
     client_backend: str = "auto",
     dataset_name: str = "auto",
     dataset_path: str = "",
+    tokenizer: str = "",
 ) -> dict:
     """``run_bench`` keyword arguments for a server handle from :func:`kimi_cookbook.server.connect`:
     client backend (``auto``: ``sglang`` for SGLang, else ``sglang-oai``), dataset (``auto``: ``random`` as on
-    the page for SGLang or with a local ShareGPT file, else ``random-ids``), model, tokenizer, base URL."""
-    backend = (
-        default_client_backend(srv.kind, srv.base_url)
-        if client_backend == "auto"
-        else client_backend
-    )
+    the page for SGLang or with a local ShareGPT file, else ``random-ids``), model, base URL, and tokenizer
+    (``tokenizer``, else the server's, else the tiny model's folder when an attached server serves it)."""
+    backend = default_client_backend(srv.kind, srv.base_url) if client_backend == "auto" else client_backend
     if backend not in CLIENT_BACKENDS:
-        raise ValueError(
-            f"unknown client backend {backend!r}; allowed: auto, {', '.join(CLIENT_BACKENDS)}"
-        )
-    dataset = (
-        _default_dataset(backend, dataset_path)
-        if dataset_name == "auto"
-        else dataset_name
-    )
+        raise ValueError(f"unknown client backend {backend!r}; allowed: auto, {', '.join(CLIENT_BACKENDS)}")
+    dataset = _default_dataset(backend, dataset_path) if dataset_name == "auto" else dataset_name
     return {
         "base_url": srv.base_url,
         "backend": backend,
         "model": srv.model,
-        "tokenizer": srv.tokenizer_path,
+        "tokenizer": tokenizer or srv.tokenizer_path or _known_tokenizer(srv.model),
         "dataset_name": dataset,
         "dataset_path": dataset_path or None,
     }
@@ -1314,10 +1226,7 @@ def commands_for(
     """The terminal commands (``python3 -m sglang.bench_serving ...``) a run with ``settings`` executes."""
     if isinstance(scenarios, str):
         scenarios = preset(scenarios)
-    return [
-        display_command(bench_command(s, output_file=output_file, **settings))
-        for s in scenarios
-    ]
+    return [display_command(bench_command(s, output_file=output_file, **settings)) for s in scenarios]
 
 
 @dataclass
@@ -1344,9 +1253,7 @@ def run_gsm8k_harness(
     stream: bool = True,
 ) -> GSM8KRun:
     """Run the page's ``python3 -m sglang.test.few_shot_gsm8k`` against an SGLang server; parse its output."""
-    cmd = gsm8k_command(
-        base_url, num_questions=num_questions, data_path=data_path, parallel=parallel
-    )
+    cmd = gsm8k_command(base_url, num_questions=num_questions, data_path=data_path, parallel=parallel)
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
 
@@ -1365,9 +1272,7 @@ def run_gsm8k_harness(
         cwd=work,
     )
     if rc != 0:
-        raise BenchError(
-            f"few_shot_gsm8k exited with {rc}; see {work / 'gsm8k.log'}", work
-        )
+        raise BenchError(f"few_shot_gsm8k exited with {rc}; see {work / 'gsm8k.log'}", work)
     return GSM8KRun(
         parse_gsm8k(text),
         text,

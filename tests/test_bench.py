@@ -154,33 +154,32 @@ def test_newer_sglang_block_padded_values_p90_lines():
 
 
 def test_vllm_block_exact():
-    assert_exact(
-        bench.parse_bench_serving(read("vllm_bench_serve_pr35714.txt")), VLLM_PR35714
-    )
+    assert_exact(bench.parse_bench_serving(read("vllm_bench_serve_pr35714.txt")), VLLM_PR35714)
 
 
 def test_vllm_spec_decoding_block():
     got = bench.parse_bench_serving(read("vllm_spec_decode_then_fp8.txt"))
     assert got["benchmark_duration_s"] == 12.58  # last block
     assert got["acceptance_rate"] == 22.67 and got["acceptance_length"] == 1.45
-    assert (
-        got["drafts"] == 14054
-        and got["draft_tokens"] == 28108
-        and got["accepted_tokens"] == 6371
-    )
+    assert got["drafts"] == 14054 and got["draft_tokens"] == 28108 and got["accepted_tokens"] == 6371
     assert got["position_0"] == 36.45 and got["position_1"] == 8.89
     assert "per_position_acceptance" not in got  # a label without a value adds no key
     assert list(got)[-7:] == [
-        "acceptance_rate", "acceptance_length", "drafts", "draft_tokens", "accepted_tokens", "position_0", "position_1",
-    ]  # fmt: skip
+        "acceptance_rate",
+        "acceptance_length",
+        "drafts",
+        "draft_tokens",
+        "accepted_tokens",
+        "position_0",
+        "position_1",
+    ]
 
 
 def test_block_after_progress_bar_on_same_line_and_not_set():
     # sglang 0.5.7 prints "not set" without --max-concurrency; a tqdm bar may end the line before the header.
-    text = (
-        "100%|██████████| 4/4 [00:01<00:00,  3.1it/s]\r"
-        + read("page_mi300x_c1.txt").replace("Max request concurrency:                 1", "Max request concurrency:                 not set")
-    )  # fmt: skip
+    text = "100%|██████████| 4/4 [00:01<00:00,  3.1it/s]\r" + read("page_mi300x_c1.txt").replace(
+        "Max request concurrency:                 1", "Max request concurrency:                 not set"
+    )
     got = bench.parse_bench_serving(text)
     assert got["max_request_concurrency"] == "not set"
     assert got["successful_requests"] == 10
@@ -204,10 +203,7 @@ def test_no_block_raises():
 
 def test_snake_case_examples_from_the_issue():
     assert bench.snake_case("Mean TPOT (ms)") == "mean_tpot_ms"
-    assert (
-        bench.snake_case("Output token throughput (tok/s)")
-        == "output_token_throughput_tok_s"
-    )
+    assert bench.snake_case("Output token throughput (tok/s)") == "output_token_throughput_tok_s"
     assert bench.snake_case("Backend") == "backend"
 
 
@@ -258,22 +254,14 @@ def test_gsm8k_incomplete_raises():
 
 
 def test_page_preset_matches_the_page():
-    assert [
-        (s.num_prompts, s.max_concurrency, s.input_len, s.output_len)
-        for s in bench.preset("page")
-    ] == [
+    assert [(s.num_prompts, s.max_concurrency, s.input_len, s.output_len) for s in bench.preset("page")] == [
         (10, 1, 1000, 1000),
         (80, 16, 1000, 1000),
         (500, 100, 1000, 1000),
     ]
-    assert all(
-        math.isinf(s.request_rate) and s.range_ratio == 0.0
-        for s in bench.preset("page")
-    )
+    assert all(math.isinf(s.request_rate) and s.range_ratio == 0.0 for s in bench.preset("page"))
     sweep = bench.preset("sweep")
-    assert [s.max_concurrency for s in sweep] == sorted(
-        s.max_concurrency for s in sweep
-    )
+    assert [s.max_concurrency for s in sweep] == sorted(s.max_concurrency for s in sweep)
     with pytest.raises(ValueError, match="allowed: page, sweep, tiny"):
         bench.preset("nope")
 
@@ -281,13 +269,23 @@ def test_page_preset_matches_the_page():
 def test_command_is_the_pages_plus_output_file(tmp_path):
     s = bench.preset("page")[1]
     cmd = bench.bench_command(
-        s, base_url="http://127.0.0.1:30000", model="moonshotai/Kimi-Linear-48B-A3B-Instruct",
+        s,
+        base_url="http://127.0.0.1:30000",
+        model="moonshotai/Kimi-Linear-48B-A3B-Instruct",
         output_file=tmp_path / "c.jsonl",
-    )  # fmt: skip
+    )
     assert cmd[1:3] == ["-m", "sglang.bench_serving"]  # sglang 0.5.7 installed here
     text = bench.display_command(cmd)
-    for part in ("--backend sglang", "--dataset-name random", "--random-input-len 1000", "--random-output-len 1000",
-                 "--num-prompts 80", "--max-concurrency 16", "--request-rate inf", "--random-range-ratio 0.0"):  # fmt: skip
+    for part in (
+        "--backend sglang",
+        "--dataset-name random",
+        "--random-input-len 1000",
+        "--random-output-len 1000",
+        "--num-prompts 80",
+        "--max-concurrency 16",
+        "--request-rate inf",
+        "--random-range-ratio 0.0",
+    ):
         assert part in text
     assert text.startswith("python3 -m sglang.bench_serving ")
 
@@ -333,11 +331,7 @@ def test_reference_dataframe_and_gsm8k():
     for key, value in PAGE_C1.items():
         assert row[key] == value
     g = bench.load_reference_gsm8k()
-    assert (
-        g["accuracy"] == 0.705
-        and g["num_questions"] == 200
-        and g["nvidia_range"] == (0.88, 0.90)
-    )
+    assert g["accuracy"] == 0.705 and g["num_questions"] == 200 and g["nvidia_range"] == (0.88, 0.90)
 
 
 def test_compare_ratios_against_reference_itself():
@@ -348,19 +342,13 @@ def test_compare_ratios_against_reference_itself():
     half = ref.copy()
     half["output_token_throughput_tok_s"] = half["output_token_throughput_tok_s"] / 2
     t = bench.compare(half.iloc[:1], ref)  # only concurrency 1 ran
-    row = t[
-        (t.max_concurrency == 1) & (t.metric == "output_token_throughput_tok_s")
-    ].iloc[0]
+    row = t[(t.max_concurrency == 1) & (t.metric == "output_token_throughput_tok_s")].iloc[0]
     assert row["ratio"] == pytest.approx(0.5)
     assert t[t.max_concurrency == 16]["ratio"].isna().all()
 
 
 def test_gsm8k_sample_is_valid_for_few_shot_gsm8k():
-    lines = [
-        json.loads(x)
-        for x in Path(bench.gsm8k_sample_path()).read_text().splitlines()
-        if x.strip()
-    ]
+    lines = [json.loads(x) for x in Path(bench.gsm8k_sample_path()).read_text().splitlines() if x.strip()]
     assert len(lines) >= 10
     for item in lines:
         assert set(item) == {"question", "answer"}
@@ -369,8 +357,20 @@ def test_gsm8k_sample_is_valid_for_few_shot_gsm8k():
 
 def test_gsm8k_command_points_at_base_url():
     cmd = bench.gsm8k_command("http://10.0.0.5:8000", data_path="/data/test.jsonl")
-    assert cmd[1:] == ["-m", "sglang.test.few_shot_gsm8k", "--num-questions", "200", "--parallel", "128",
-                       "--host", "http://10.0.0.5", "--port", "8000", "--data-path", "/data/test.jsonl"]  # fmt: skip
+    assert cmd[1:] == [
+        "-m",
+        "sglang.test.few_shot_gsm8k",
+        "--num-questions",
+        "200",
+        "--parallel",
+        "128",
+        "--host",
+        "http://10.0.0.5",
+        "--port",
+        "8000",
+        "--data-path",
+        "/data/test.jsonl",
+    ]
     with pytest.raises(ValueError, match=r"\[1, 1319\]"):
         bench.gsm8k_command(num_questions=5000)
 
@@ -393,9 +393,7 @@ def test_real_sglang_057_capture_with_noise():
 @pytest.fixture
 def settings(embedded_server):
     st = bench.bench_settings(embedded_server)
-    assert (
-        st["backend"] == "sglang-oai" and st["dataset_name"] == "random-ids"
-    )  # no /generate, no download
+    assert st["backend"] == "sglang-oai" and st["dataset_name"] == "random-ids"  # no /generate, no download
     return st
 
 
@@ -406,9 +404,7 @@ def test_tiny_preset_real_run_saves_results(settings, tmp_path, capsys):
     assert "Serving Benchmark Result" in printed  # the client's own output was streamed
     assert list(df["name"]) == ["tiny-c1", "tiny-c4"]
     assert (df["successful_requests"] > 0).all()
-    assert (
-        df.loc[0, "successful_requests"] == 4
-    )  # concurrency 1: every request succeeds
+    assert df.loc[0, "successful_requests"] == 4  # concurrency 1: every request succeeds
     assert (df["output_token_throughput_tok_s"] > 0).all()
     for name in (
         "results.csv",
@@ -419,9 +415,7 @@ def test_tiny_preset_real_run_saves_results(settings, tmp_path, capsys):
         "tiny-c4.log",
     ):
         assert (out / name).is_file(), name
-    client_rows = [
-        json.loads(x) for x in (out / "client.jsonl").read_text().splitlines()
-    ]
+    client_rows = [json.loads(x) for x in (out / "client.jsonl").read_text().splitlines()]
     assert [r["max_concurrency"] for r in client_rows] == [
         1,
         4,
@@ -432,19 +426,11 @@ def test_tiny_preset_real_run_saves_results(settings, tmp_path, capsys):
     csv = pd.read_csv(out / "results.csv")
     assert list(csv["name"]) == ["tiny-c1", "tiny-c4"] and "mean_tpot_ms" in csv
     manifest = json.loads((out / "manifest.json").read_text())
-    assert (
-        manifest["client_module"] == "sglang.bench_serving"
-        and len(manifest["commands"]) == 2
-    )
-    table = bench.compare(
-        out
-    )  # concurrency 1 is beside the page's low-concurrency scenario
-    row = table[
-        (table.max_concurrency == 1) & (table.metric == "output_token_throughput_tok_s")
-    ].iloc[0]
-    assert row["ratio"] == pytest.approx(
-        df.loc[0, "output_token_throughput_tok_s"] / 176.86
-    )
+    assert manifest["client_module"] == "sglang.bench_serving" and len(manifest["commands"]) == 2
+    table = bench.compare(out)  # concurrency 1 is beside the page's low-concurrency scenario
+    row = table[(table.max_concurrency == 1) & (table.metric == "output_token_throughput_tok_s")].iloc[0]
+    assert row["ratio"] == pytest.approx(df.loc[0, "output_token_throughput_tok_s"] / 176.86)
+    assert row["run_scenario"] == "tiny-c1"
     fig = bench.plot_vs_concurrency(out)
     assert len(fig.axes) == 3 and all(len(ax.lines) >= 2 for ax in fig.axes)
 
@@ -462,15 +448,11 @@ def test_failed_scenario_keeps_finished_ones(settings, tmp_path):
         range_ratio=1.0,
     )
     with pytest.raises(bench.BenchError, match="too-long") as err:
-        bench.run_bench(
-            [ok, too_long], results_dir=out, progress=False, stream=False, **settings
-        )
+        bench.run_bench([ok, too_long], results_dir=out, progress=False, stream=False, **settings)
     assert err.value.results_dir == out
     df = bench.load_results(out)
     assert list(df["name"]) == ["tiny-c1"] and df.loc[0, "successful_requests"] == 4
-    assert (
-        (out / "too-long.log").read_text().strip()
-    )  # the failed client's output is kept
+    assert (out / "too-long.log").read_text().strip()  # the failed client's output is kept
 
 
 def test_cli_interrupted_run_keeps_first_scenario(embedded_server, tmp_path):
@@ -480,20 +462,29 @@ def test_cli_interrupted_run_keeps_first_scenario(embedded_server, tmp_path):
     import time
 
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "kimi_cookbook.cli", "bench", "--base-url", embedded_server.base_url,
-           "--tokenizer", str(embedded_server.tokenizer_path), "--preset", "tiny", "--results", str(out), "--quiet"]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "kimi_cookbook.cli",
+        "bench",
+        "--base-url",
+        embedded_server.base_url,
+        "--tokenizer",
+        str(embedded_server.tokenizer_path),
+        "--preset",
+        "tiny",
+        "--results",
+        str(out),
+        "--quiet",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 240
         while not (out / "results.csv").exists():
             assert proc.poll() is None, proc.stdout.read()
             assert time.monotonic() < deadline, "first scenario did not finish"
             time.sleep(0.1)
-        proc.send_signal(
-            signal.SIGINT
-        )  # Ctrl-C while the second scenario's client runs
+        proc.send_signal(signal.SIGINT)  # Ctrl-C while the second scenario's client runs
         output, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -520,12 +511,58 @@ def test_cli_compare_prints_ratios_and_plots(tmp_path, capsys):
 
 
 def test_gsm8k_over_openai_on_embedded_server(embedded_server, tmp_path):
-    run = bench.run_gsm8k(
-        embedded_server, num_questions=200, workdir=tmp_path, stream=False
-    )
+    run = bench.run_gsm8k(embedded_server, num_questions=200, workdir=tmp_path, stream=False)
     assert run.method == "openai-sample" and run.num_questions == 12
     assert "not SGLang" in run.reason and "/generate" in run.reason
     assert bench.parse_gsm8k(run.text) == pytest.approx(run.result, abs=1e-3)
     assert 0.0 <= run.result["accuracy"] <= 1.0 and run.result["output_throughput"] > 0
     cmp = bench.compare_gsm8k(run.result)
     assert cmp["reference_accuracy"] == 0.705 and "0.88-0.90" in cmp["note"]
+
+
+# --- notebooks 05/06 executed by papermill against the embedded server ------------------------------------
+
+
+def _outputs(path):
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    texts, images = [], 0
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "stream":
+                texts.append(o["text"])
+            images += "image/png" in o.get("data", {})
+            assert o.get("output_type") != "error", o
+    return "".join(texts), images
+
+
+def test_speed_notebook_on_embedded_server(embedded_server, tmp_path):
+    from kimi_cookbook.runner import execute_notebook, list_notebooks
+
+    nb = next(p for p in list_notebooks() if p.stem == "05_speed_benchmark")
+    results = tmp_path / "results"
+    params = {"BASE_URL": embedded_server.base_url, "PRESET": "tiny", "STREAM": False, "RESULTS_DIR": str(results)}
+    result = execute_notebook(nb, tmp_path / "05.ipynb", params)
+    assert result.status == "ok", result.error
+    text, images = _outputs(tmp_path / "05.ipynb")
+    assert "python3 -m sglang.bench_serving --backend sglang-oai" in text  # the terminal equivalent
+    assert "low-c1" in text and "176.86" in text  # the page's reference table
+    assert images == 1  # throughput / TPOT / TTFT vs concurrency
+    df = bench.load_results(results)
+    assert list(df["name"]) == ["tiny-c1", "tiny-c4"] and (df["successful_requests"] > 0).all()
+
+
+def test_accuracy_notebook_on_embedded_server(embedded_server, tmp_path):
+    from kimi_cookbook.runner import execute_notebook, list_notebooks
+
+    nb = next(p for p in list_notebooks() if p.stem == "06_accuracy_benchmark")
+    params = {"BASE_URL": embedded_server.base_url, "WORKDIR": str(tmp_path / "work")}
+    result = execute_notebook(nb, tmp_path / "06.ipynb", params)
+    assert result.status == "ok", result.error
+    text, _ = _outputs(tmp_path / "06.ipynb")
+    assert "accuracy           0.705" in text and "0.88-0.90" in text
+    assert "python3 -m sglang.test.few_shot_gsm8k --num-questions 200" in text
+    assert "method: openai-sample" in text and "/get_model_info" in text
+    run_block = text[text.index("Accuracy: ") :]
+    assert bench.parse_gsm8k(run_block)["output_throughput"] > 0
