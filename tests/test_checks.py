@@ -1,0 +1,212 @@
+"""check-notebook, the README index, and the contributor checks CI shares with pre-commit."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from kimi_cookbook.checks import (
+    INDEX_END,
+    INDEX_START,
+    check_execution,
+    check_static,
+    first_sentence,
+    render_index,
+    title_and_intro,
+    update_index,
+)
+from kimi_cookbook.cli import main
+from kimi_cookbook.runner import NOTEBOOK_DIR, REPO_ROOT, list_notebooks
+
+BAD = Path(__file__).parent / "fixtures" / "bad_notebook.ipynb"
+TEMPLATE = NOTEBOOK_DIR / "_template.ipynb"
+REAL = list_notebooks() + [TEMPLATE]
+VENV_BIN = Path(sys.executable).parent
+
+
+def good_notebook(tmp_path, cells=None, name="01_good.ipynb"):
+    nb = nbformat.v4.new_notebook(cells=cells or [
+        nbformat.v4.new_markdown_cell("# A title\n\nIt does one thing. More words."),
+        nbformat.v4.new_code_cell('X = 1  # a number\nNAME = "a"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("print(X, NAME)"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / name
+    nbformat.write(nb, path)
+    return path
+
+
+def checks_found(problems):
+    return {p.check for p in problems}
+
+
+def test_bad_fixture_trips_every_static_check():
+    problems = check_static(BAD)
+    assert checks_found(problems) == {"name", "title", "parameters", "stripped", "secret", "helper-logic"}
+    text = "\n".join(map(str, problems))
+    assert "first cell must be markdown starting with '# '" in text
+    assert "line 2: the parameters cell may only assign plain literals" in text
+    assert "cells [3] have outputs" in text and "cells [3] have execution counts" in text
+    assert "stores widget state" in text
+    assert "hard-coded Hugging Face token" in text and "hard-coded OpenAI-style API key" in text
+    assert "password is set to a literal string" in text and "api_key is set to a literal string" in text
+    assert "function 'summarize' is defined in the notebook (7 lines" in text
+    assert "imports a loose module beside the notebook (utils)" in text
+    # secrets are named, never echoed
+    assert "hf_0000" not in text and "hunter2" not in text
+
+
+def test_bad_fixture_fails_to_execute():
+    problems = check_execution([BAD])
+    assert [p.check for p in problems] == ["execute"]
+    assert "RuntimeError: this notebook does not run" in problems[0].message
+
+
+def test_cli_reports_each_problem_and_exits_non_zero(capsys):
+    assert main(["check-notebook", "--no-execute", str(BAD)]) == 1
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert len(lines) == len(check_static(BAD)) >= 10 and all(line.startswith(str(BAD)) for line in lines)
+    assert "0/1 notebook(s) pass" in out.err
+
+
+@pytest.mark.parametrize("path", REAL, ids=lambda p: p.name)
+def test_every_real_notebook_passes_the_static_checks(path):
+    assert [str(p) for p in check_static(path)] == []
+
+
+def test_every_notebook_runs_under_the_full_check(embedded_server):
+    """What CI requires of every notebook (and the template): it executes against the embedded server."""
+    problems = check_execution(REAL, base_url=embedded_server.base_url)
+    assert [str(p) for p in problems] == []
+
+
+def test_clean_notebook_passes_and_cli_exits_zero(tmp_path, capsys):
+    path = good_notebook(tmp_path)
+    assert check_static(path) == []
+    assert main(["check-notebook", str(path)]) == 0  # static checks and papermill execution
+    assert "1/1 notebook(s) pass (static checks and execution)" in capsys.readouterr().err
+
+
+def test_what_is_allowed(tmp_path):
+    cells = [
+        nbformat.v4.new_markdown_cell("# T\n\nIntro."),
+        nbformat.v4.new_code_cell('BACKEND = "embedded"\nSIZES = [1, 2]\nRATE: float = 0.5',
+                                  metadata={"tags": ["parameters"]}),
+        # placeholder keys local servers accept, env lookups, short helpers, magics, tokenizer paths
+        nbformat.v4.new_code_cell('import os\nclient_args = dict(api_key="EMPTY")\n'
+                                  'key = os.environ.get("SGLANG_API_KEY")\ntokenizer_path = "/models/tok"\n'
+                                  "%matplotlib inline\n!echo hi\n"
+                                  "def double(x):\n    return 2 * x\nMAX_TOKENS = 64"),
+    ]
+    assert check_static(good_notebook(tmp_path, cells)) == []
+    assert check_static(good_notebook(tmp_path, cells, name="_draft.ipynb")) == []
+
+
+def test_papermill_unparsable_parameter_line_is_found(tmp_path):
+    cells = [
+        nbformat.v4.new_markdown_cell("# T\n\nIntro."),
+        nbformat.v4.new_code_cell('HARDWARE = "mi300x"  # for BACKEND = "sglang": mi300x',
+                                  metadata={"tags": ["parameters"]}),
+    ]
+    problems = check_static(good_notebook(tmp_path, cells))
+    assert [p.check for p in problems] == ["parameters"]
+    assert "papermill cannot parse the line assigning HARDWARE" in problems[0].message
+
+
+def test_more_problem_kinds(tmp_path):
+    cells = [
+        nbformat.v4.new_markdown_cell("# Only a title"),
+        nbformat.v4.new_code_cell("A = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("B = 2", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('url = "http://x/lab?token=0123456789abcdef0123"\n'
+                                  'headers = {"Authorization": "Bearer abcdefghijklmnopqrstuvwxyz012345"}'),
+        nbformat.v4.new_code_cell("class Helper:\n" + "".join(f"    a{i} = {i}\n" for i in range(8))),
+    ]
+    text = "\n".join(map(str, check_static(good_notebook(tmp_path, cells))))
+    assert "needs a short intro paragraph" in text
+    assert "2 cells are tagged 'parameters'" in text
+    assert "token in a URL" in text and "bearer token" in text
+    assert "class 'Helper' is defined in the notebook (9 lines" in text
+    broken = tmp_path / "02_broken.ipynb"
+    broken.write_text("{not json")
+    assert [p.check for p in check_static(broken)] == ["format"]
+
+
+def test_missing_path_is_a_usage_error(capsys):
+    assert main(["check-notebook", "--no-execute", "no/such.ipynb"]) == 2
+    assert "no/such.ipynb: no such notebook" in capsys.readouterr().err
+
+
+# --- README index ---------------------------------------------------------------------------------
+def test_first_sentence_and_title():
+    assert first_sentence("It runs (e.g. on a laptop). Then more.") == "It runs (e.g. on a laptop)."
+    assert first_sentence("Uses `a.b. c` and v0.5.7 here. Next.") == "Uses `a.b. c` and v0.5.7 here."
+    assert first_sentence("No full stop") == "No full stop"
+    nb = {"cells": [{"cell_type": "markdown", "source": "# Title\n\nLine one\nline two.\n\nSecond paragraph."}]}
+    assert title_and_intro(nb) == ("Title", "Line one line two.")
+
+
+def test_index_lists_every_notebook_from_its_own_text():
+    table = render_index()
+    for path in list_notebooks():
+        title, intro = title_and_intro(json.loads(path.read_text()))
+        assert f"[{title}](notebooks/{path.name})" in table.replace("\\|", "|").replace("\\[", "[").replace("\\]", "]")
+        assert first_sentence(intro).split("`")[0] in table
+    assert "_template" not in table
+
+
+def test_update_index_touches_only_the_marked_block():
+    readme = f"intro\n{INDEX_START}\nold\n{INDEX_END}\nrest\n"
+    assert update_index(readme, "| new |") == f"intro\n{INDEX_START}\n| new |\n{INDEX_END}\nrest\n"
+    with pytest.raises(ValueError, match="notebook-index:start"):
+        update_index("no markers", "x")
+
+
+def test_index_check_and_write(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# R\n{INDEX_START}\nstale\n{INDEX_END}\n")
+    assert main(["index", "--check", "--readme", str(readme)]) == 1
+    assert "stale: run `kimi-cookbook index --write`" in capsys.readouterr().err
+    assert main(["index", "--write", "--readme", str(readme)]) == 0
+    assert main(["index", "--check", "--readme", str(readme)]) == 0
+    assert readme.read_text().startswith(f"# R\n{INDEX_START}\n| notebook | what it does |")
+
+
+def test_repo_readme_index_is_current():
+    """A new notebook can't be forgotten in README.md: run `kimi-cookbook index --write` after adding one."""
+    assert main(["index", "--check"]) == 0
+
+
+# --- the checks pre-commit runs, applied in CI ------------------------------------------------------
+def test_ruff_is_clean():
+    proc = subprocess.run([str(VENV_BIN / "ruff"), "check", "--output-format", "concise", "."], cwd=REPO_ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_tracked_notebooks_are_stripped():
+    tracked = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=REPO_ROOT, capture_output=True, text=True).stdout
+    paths = [p for p in tracked.split() if not p.startswith("tests/fixtures/")]
+    if not paths:
+        pytest.skip("not a git checkout")
+    proc = subprocess.run([str(VENV_BIN / "nbstripout"), "--keep-id", "--verify", *paths], cwd=REPO_ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_pre_commit_config_runs_the_same_checks(tmp_path):
+    """`pre-commit run --all-files` in a throw-away clone passes (local hooks only, no network)."""
+    if not (VENV_BIN / "pre-commit").exists() or shutil.which("git") is None:
+        pytest.skip("pre-commit is not installed (pip install -r requirements-dev.txt)")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    (clone / ".venv").symlink_to(REPO_ROOT / ".venv")
+    env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "PRE_COMMIT_HOME": str(tmp_path / "pc")}
+    proc = subprocess.run([str(VENV_BIN / "pre-commit"), "run", "--all-files", "--show-diff-on-failure"],
+                          cwd=clone, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
