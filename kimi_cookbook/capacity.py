@@ -809,12 +809,14 @@ def format_plan(p: Plan) -> str:
     rows = [
         ("Hardware", f"{p.tp} x {g.label} ({_gib(p.usable_bytes_per_gpu)} usable, {g.bandwidth_tbs} TB/s each)"),
         ("Context / batch for TPOT", f"{p.context:,} tokens (limit {p.max_context:,}) / {p.batch}"),
-        ("dtypes (KV / state / conv / weights)", f"{p.kv_dtype} / {p.state_dtype} / {p.conv_dtype} / {p.weight_dtype}"),
+        ("dtypes (KV / state / conv / weights)",
+         f"{p.kv_dtype} / {p.state_dtype} / {p.conv_dtype} / {p.weight_dtype}"),
         ("", ""),
         ("Logical sizes (one copy, tp-independent)", ""),
         ("  MLA KV cache per token (7 layers)", f"{p.kv_bytes_per_token:,} B"),
         ("  full-MLA counterfactual per token (27)", f"{p.full_attention_kv_bytes_per_token:,} B"),
-        ("  KDA state per sequence (20 layers)", f"{p.linear_state_bytes_per_sequence:,} B ({_mb(p.linear_state_bytes_per_sequence)})"),
+        ("  KDA state per sequence (20 layers)",
+         f"{p.linear_state_bytes_per_sequence:,} B ({_mb(p.linear_state_bytes_per_sequence)})"),
         ("  weights total / activated per token", f"{_gib(p.weights_bytes)} / {_gib(p.activated_weights_bytes)}"),
         ("  parameters total / activated", f"{p.total_parameters / 1e9:.2f} B / {p.activated_parameters / 1e9:.2f} B"),
         ("", ""),
@@ -830,8 +832,10 @@ def format_plan(p: Plan) -> str:
         ("Max concurrent requests, hybrid", f"{p.max_concurrent_requests:,}"),
         ("Max concurrent requests, full MLA", f"{p.full_attention_max_concurrent_requests:,}"),
         ("  SGLang 0.5.7 default (512-slot pool)", f"{p.sglang_default_max_concurrent_requests:,}"),
-        ("Hybrid saves memory from context", f"{p.crossover_context:,} tokens (per GPU at tp={p.tp}: {p.crossover_context_per_gpu:,})"),
-        (f"TPOT floor at batch {p.batch}", f"{p.tpot_floor_ms:.3f} ms (memory {p.tpot_floor_memory_ms:.3f}, compute {p.tpot_floor_compute_ms:.3f})"),
+        ("Hybrid saves memory from context",
+         f"{p.crossover_context:,} tokens (per GPU at tp={p.tp}: {p.crossover_context_per_gpu:,})"),
+        (f"TPOT floor at batch {p.batch}",
+         f"{p.tpot_floor_ms:.3f} ms (memory {p.tpot_floor_memory_ms:.3f}, compute {p.tpot_floor_compute_ms:.3f})"),
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}".rstrip() for k, v in rows]
@@ -866,9 +870,12 @@ def register_cli(subparsers) -> None:
     sp.add_argument("--context", type=int, default=131072, help="tokens per request (default 131072)")
     sp.add_argument("--batch", type=int, default=1, help="batch size for the TPOT floor (default 1)")
     sp.add_argument("--kv-dtype", default=DEFAULT_KV_DTYPE, help=f"MLA cache dtype (default {DEFAULT_KV_DTYPE})")
-    sp.add_argument("--state-dtype", default=DEFAULT_STATE_DTYPE, help=f"KDA recurrent state dtype (default {DEFAULT_STATE_DTYPE})")
-    sp.add_argument("--conv-dtype", default=DEFAULT_CONV_DTYPE, help=f"KDA conv state dtype (default {DEFAULT_CONV_DTYPE})")
-    sp.add_argument("--weight-dtype", default=DEFAULT_WEIGHT_DTYPE, help=f"weights dtype (default {DEFAULT_WEIGHT_DTYPE})")
+    sp.add_argument("--state-dtype", default=DEFAULT_STATE_DTYPE,
+                    help=f"KDA recurrent state dtype (default {DEFAULT_STATE_DTYPE})")
+    sp.add_argument("--conv-dtype", default=DEFAULT_CONV_DTYPE,
+                    help=f"KDA conv state dtype (default {DEFAULT_CONV_DTYPE})")
+    sp.add_argument("--weight-dtype", default=DEFAULT_WEIGHT_DTYPE,
+                    help=f"weights dtype (default {DEFAULT_WEIGHT_DTYPE})")
     sp.add_argument("--state-slots", type=int, default=DEFAULT_STATE_SLOTS,
                     help="KDA state slots per request (1 in SGLang 0.5.7; more with prefix caching)")
     sp.add_argument("--reserve-gib", type=float, default=None,

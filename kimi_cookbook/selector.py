@@ -222,7 +222,9 @@ def build_launch_spec(
             f"bf16 weights; use tp >= {next(n for n in (1, 2, 4, 8) if n * gpu.memory_gb >= APPROX_WEIGHTS_GB)}"
         )
     if tool_call_parser is not None and tool_call_parser not in TOOL_CALL_PARSERS:
-        raise ValueError(f"tool_call_parser {tool_call_parser!r} is not for Kimi-Linear; use one of {TOOL_CALL_PARSERS}")
+        raise ValueError(
+            f"tool_call_parser {tool_call_parser!r} is not for Kimi-Linear; use one of {TOOL_CALL_PARSERS}"
+        )
     if reasoning_parser is not None:
         if "instruct" in model.lower():
             raise ValueError(REASONING_ERROR)

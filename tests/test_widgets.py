@@ -76,6 +76,7 @@ def test_html_in_values_is_escaped():
 
 def test_set_helper_and_unknown_option():
     sel = CommandSelector()
-    assert sel.set(hardware="mi355x", toolcall="enabled") == render_command({"hardware": "mi355x", "toolcall": "enabled"})
+    expected = render_command({"hardware": "mi355x", "toolcall": "enabled"})
+    assert sel.set(hardware="mi355x", toolcall="enabled") == expected
     with pytest.raises(ValueError, match="unknown option"):
         sel.set(colour="red")
