@@ -317,7 +317,11 @@ def preset(name: str) -> tuple[Scenario, ...]:
 
 def client_module() -> str:
     """The benchmark client's module in the installed SGLang, found without importing SGLang:
-    ``sglang.benchmark.serving`` (newer releases) if present, else ``sglang.bench_serving`` (0.5.7)."""
+    ``sglang.benchmark.serving`` (newer releases) if present, else ``sglang.bench_serving`` (0.5.7).
+
+    The flags used here (--backend, --base-url, --model, --tokenizer, --dataset-name/-path, --num-prompts,
+    --max-concurrency, --random-input-len/-output-len/-range-ratio, --request-rate, --output-file) are the same
+    in both (newer: ``sglang/benchmark/args.py``, click options); only 0.5.7 is exercised by the tests."""
     spec = importlib.util.find_spec("sglang")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(
