@@ -1,0 +1,644 @@
+"""Start, attach to and stop an OpenAI-compatible server: SGLang on GPUs, or the embedded one on CPU.
+
+One API for the notebooks, the tests and the CLI::
+
+    from kimi_cookbook.server import connect
+    with connect(backend="embedded", base_url="") as srv:   # attach if base_url, else launch
+        srv.base_url        # "http://127.0.0.1:PORT" (no /v1)
+        srv.model           # model name to send in requests
+        srv.tokenizer_path  # HF tokenizer folder or hub id, None when unknown (attached)
+        srv.kind            # "embedded" | "sglang" | "attached"
+
+* ``sglang``: ``python3 -m sglang.launch_server`` with the argv from :mod:`kimi_cookbook.selector`
+  (which also sets ``SGLANG_ROCM_FUSED_DECODE_MLA=0`` for AMD GPUs, in the child's environment).
+* ``embedded``: llama.cpp's OpenAI-compatible server from ``llama-cpp-python``
+  (``python -m llama_cpp.server``) serving the tiny model of :mod:`kimi_cookbook.tiny_model`. A real,
+  widely used server that SGLang's own benchmark client can drive (it ignores request fields it does
+  not know, such as ``ignore_eos``; ``transformers serve`` answers those with HTTP 422).
+
+The child runs in its own process group with its output in a log file. Readiness is polled over HTTP
+with a progress bar and a timeout; a child that exits or does not get ready in time raises
+:class:`ServerStartError` carrying the log's last lines. Stopping sends SIGTERM to the whole group and
+SIGKILL after a grace period; it runs on leaving the ``with`` block (also on an exception or
+KeyboardInterrupt), at interpreter exit, and -- on Linux -- the child gets SIGTERM if its parent dies.
+
+We do not use ``sglang.utils.launch_server_cmd`` / ``wait_for_server``: in SGLang 0.5.7 the first splits
+the command on spaces (an ``ENV=1`` prefix is not understood) and the second polls ``/v1/models``
+forever while the connection is refused, without noticing a dead process. SGLang's ``/health`` answers
+200 only after its warm-up generation, so it is the readiness check for SGLang.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+
+BACKENDS = ("embedded", "sglang")
+KINDS = ("embedded", "sglang", "attached")
+DEFAULT_HOST = "127.0.0.1"
+EMBEDDED_TIMEOUT_S = 120.0
+SGLANG_TIMEOUT_S = 1800.0  # first start downloads ~100 GB of weights and compiles kernels
+ATTACH_TIMEOUT_S = 30.0
+STOP_GRACE_S = 15.0
+LOG_TAIL_LINES = 40
+
+# Knobs of selector.build_launch_spec that only make sense for SGLang; connect() drops them for the
+# embedded server and for attach mode, so one notebook cell works for every backend.
+SGLANG_KNOBS = (
+    "hardware",
+    "model",
+    "tp",
+    "tool_call_parser",
+    "reasoning_parser",
+    "tokenizer_path",
+    "context_length",
+    "mem_fraction_static",
+    "extra_args",
+    "python",
+)
+
+
+class ServerStartError(RuntimeError):
+    """The server process exited, or was not ready in time. ``log_tail`` holds the log's last lines."""
+
+    def __init__(self, message: str, log_tail: str = "", log_path: str | None = None):
+        self.log_tail = log_tail
+        self.log_path = log_path
+        if log_tail:
+            where = f" ({log_path})" if log_path else ""
+            message = f"{message}\n--- last lines of the server log{where} ---\n{log_tail}"
+        super().__init__(message)
+
+
+class PortInUseError(ValueError):
+    """The requested port is already taken by another process."""
+
+
+# --- ports and URLs ---------------------------------------------------------------------------------
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A port that is free now on ``host`` (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def check_port(port, host: str = DEFAULT_HOST) -> int:
+    """``port`` as an int if it can be listened on; 0 picks a free one. Raises ValueError otherwise."""
+    if isinstance(port, str) and port.strip().isdigit():
+        port = int(port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be a whole number from 0 (pick a free one) to 65535, got {port!r}")
+    if port == 0:
+        return free_port(host)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise PortInUseError(
+                    f"port {port} on {host} is already in use (or not allowed): stop what listens there, "
+                    "pick another port, or pass port=0 for a free one"
+                ) from None
+            raise
+    return port
+
+
+def normalize_base_url(base_url: str) -> str:
+    """``http(s)://host:port`` without a trailing ``/`` or ``/v1``; ValueError for anything else."""
+    if not isinstance(base_url, str) or not base_url.strip():
+        raise ValueError(f"base_url must be a URL such as 'http://127.0.0.1:30000', got {base_url!r}")
+    url = base_url.strip().rstrip("/")
+    url = url.removesuffix("/v1")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must start with http:// or https:// and name a host, got {base_url!r}")
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError:
+        raise ValueError(f"base_url has an invalid port: {base_url!r}") from None
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(f"base_url must not carry credentials, a query or a fragment: {base_url!r}")
+    return url
+
+
+def _http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """(status, body); status 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read() or b""
+    except (urllib.error.URLError, OSError, ValueError):
+        return 0, b""
+
+
+def list_models(base_url: str, timeout: float = 10.0) -> list[str]:
+    """Model ids from ``GET {base_url}/v1/models``."""
+    status, body = _http_get(f"{normalize_base_url(base_url)}/v1/models", timeout)
+    if status != 200:
+        raise ServerStartError(f"GET {base_url}/v1/models answered {status or 'nothing'}")
+    return [m["id"] for m in json.loads(body).get("data", [])]
+
+
+def _ready(base_url: str, health: bool) -> tuple[bool, str]:
+    """Readiness: ``/v1/models`` answers 200 and, with ``health``, ``/health`` answers 200 or 404.
+
+    ``/health`` is SGLang's: 503 until warm-up is done. A server without it (404) is judged by
+    ``/v1/models`` alone.
+    """
+    status, _ = _http_get(f"{base_url}/v1/models", timeout=5.0)
+    if status != 200:
+        return False, f"/v1/models: {status or 'no answer'}"
+    if health:
+        hstatus, _ = _http_get(f"{base_url}/health", timeout=10.0)
+        if hstatus not in (200, 404):
+            return False, f"/health: {hstatus or 'no answer'}"
+    return True, "ready"
+
+
+# --- the handle -------------------------------------------------------------------------------------
+_LIVE: set[Server] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+@dataclass(eq=False)
+class Server:
+    """A running (launched or attached) OpenAI-compatible server."""
+
+    base_url: str
+    model: str
+    tokenizer_path: str | None
+    kind: str
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # variables added to the child's environment
+    command: str = ""  # the equivalent terminal command ("" when attached)
+    log_path: str | None = None
+    startup_s: float | None = None
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def openai_base_url(self) -> str:
+        """``base_url + "/v1"``, what ``openai.OpenAI(base_url=...)`` wants."""
+        return f"{self.base_url}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def running(self) -> bool:
+        """True while the launched process lives (attached: while ``/v1/models`` answers)."""
+        if self.process is None:
+            return _http_get(f"{self.base_url}/v1/models", 5.0)[0] == 200
+        return self.process.poll() is None
+
+    def models(self) -> list[str]:
+        return list_models(self.base_url)
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        return _tail(self.log_path, lines)
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM to the process group, SIGKILL after ``grace_s``. Idempotent; no-op when attached."""
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+        if self.process is not None:
+            _stop_group(self.process, grace_s)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _tail(path: str | None, lines: int) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 64 * 1024))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(deque(text.splitlines(), maxlen=lines))
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_group(proc: subprocess.Popen, grace_s: float) -> None:
+    pgid = proc.pid  # start_new_session=True: the child leads its own group
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + (grace_s if sig == signal.SIGTERM else 10.0)
+        while time.monotonic() < deadline:
+            try:
+                proc.wait(timeout=0.1)  # reap the leader so the group can disappear
+            except subprocess.TimeoutExpired:
+                pass
+            if proc.poll() is not None and not _group_alive(pgid):
+                return
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+@atexit.register
+def stop_all() -> None:
+    """Stop every server this process launched and has not stopped yet (also runs at exit)."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for srv in live:
+        srv.stop(grace_s=5.0)
+
+
+def _parent_death_signal_fn():
+    """A preexec_fn that asks Linux to SIGKILL the child when its parent dies (None elsewhere).
+
+    ctypes is loaded here, in the parent: between fork and exec only the prepared call runs.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # best effort: no prctl, no PDEATHSIG
+        return None
+    pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
+
+    def _set() -> None:
+        prctl(pr_set_pdeathsig, sigkill)
+
+    return _set
+
+
+# --- launching --------------------------------------------------------------------------------------
+def _default_log_path(kind: str, port: int) -> Path:
+    from kimi_cookbook.tiny_model import cache_root
+
+    folder = cache_root() / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{kind}-{port}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+
+
+def _check_timeout(timeout_s) -> float:
+    try:
+        value = float(timeout_s)
+    except (TypeError, ValueError):
+        raise ValueError(f"timeout_s must be a number of seconds, got {timeout_s!r}") from None
+    if not value > 0:
+        raise ValueError(f"timeout_s must be more than 0, got {timeout_s!r}")
+    return value
+
+
+def _wait_ready(
+    base_url: str,
+    *,
+    timeout_s: float,
+    health: bool,
+    proc: subprocess.Popen | None = None,
+    log_path: str | None = None,
+    what: str = "server",
+    progress: bool = True,
+) -> float:
+    """Poll until ready; returns seconds waited. Raises ServerStartError on exit or timeout."""
+    from tqdm.auto import tqdm
+
+    start = time.monotonic()
+    state = "starting"
+    with tqdm(
+        total=round(timeout_s),
+        desc=f"waiting for {what}",
+        unit="s",
+        disable=not progress,
+        bar_format="{desc}: {bar} {n:.0f}/{total:.0f} s {postfix}",
+        leave=False,
+    ) as bar:
+        while True:
+            elapsed = time.monotonic() - start
+            if proc is not None and proc.poll() is not None:
+                raise ServerStartError(
+                    f"{what} exited with code {proc.returncode} before it was ready ({state}, {elapsed:.1f} s)",
+                    _tail(log_path, LOG_TAIL_LINES),
+                    log_path,
+                )
+            ok, state = _ready(base_url, health)
+            if ok:
+                return time.monotonic() - start
+            if elapsed > timeout_s:
+                raise ServerStartError(
+                    f"{what} at {base_url} was not ready after {timeout_s:g} s (last check: {state})",
+                    _tail(log_path, LOG_TAIL_LINES),
+                    log_path,
+                )
+            bar.n = min(round(elapsed), bar.total)
+            last = _tail(log_path, 1) if log_path else ""
+            bar.set_postfix_str((last or state)[-80:], refresh=True)
+            time.sleep(0.5 if elapsed < 30 else 2.0)
+
+
+def _spawn(
+    argv: list[str],
+    *,
+    kind: str,
+    base_url: str,
+    model: str,
+    tokenizer_path: str | None,
+    command: str,
+    env_add: dict[str, str],
+    log_path: str | os.PathLike | None,
+    port: int,
+    timeout_s: float,
+    health: bool,
+    progress: bool,
+) -> Server:
+    log = Path(log_path) if log_path else _default_log_path(kind, port)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **env_add}
+    with open(log, "ab") as fh:
+        fh.write(f"$ {command}\n".encode())
+        fh.flush()
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_parent_death_signal_fn(),  # noqa: PLW1509
+        )
+    srv = Server(
+        base_url=base_url,
+        model=model,
+        tokenizer_path=tokenizer_path,
+        kind=kind,
+        argv=list(argv),
+        env=dict(env_add),
+        command=command,
+        log_path=str(log),
+        process=proc,
+    )
+    with _LIVE_LOCK:
+        _LIVE.add(srv)
+    try:
+        srv.startup_s = _wait_ready(
+            base_url,
+            timeout_s=timeout_s,
+            health=health,
+            proc=proc,
+            log_path=str(log),
+            what=f"{kind} server (pid {proc.pid})",
+            progress=progress,
+        )
+    except BaseException:  # timeout, dead child, KeyboardInterrupt: never leave the child behind
+        srv.stop(grace_s=5.0)
+        raise
+    return srv
+
+
+def embedded_argv(
+    gguf_path: str,
+    *,
+    model: str,
+    host: str = DEFAULT_HOST,
+    port: int = 8000,
+    n_ctx: int = 4096,
+    python: str = sys.executable,
+) -> list[str]:
+    """The argv of llama-cpp-python's OpenAI-compatible server for the tiny model."""
+    return [
+        python,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf_path),
+        "--model_alias",
+        model,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        # queue concurrent requests instead of cancelling the running one (llama-cpp-python's default)
+        "--interrupt_requests",
+        "False",
+        # no ": ping" SSE comments: SGLang's bench client parses every stream line as JSON
+        "--disable_ping_events",
+        "True",
+    ]
+
+
+def _display_command(argv: list[str], env: dict[str, str]) -> str:
+    shown = ["python3" if i == 0 and a == sys.executable else a for i, a in enumerate(argv)]
+    prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in env.items())
+    return prefix + shlex.join(shown)
+
+
+def launch_embedded(
+    *,
+    port: int = 0,
+    host: str = DEFAULT_HOST,
+    timeout_s: float = EMBEDDED_TIMEOUT_S,
+    log_path: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    n_ctx: int = 4096,
+    progress: bool = True,
+) -> Server:
+    """Start llama.cpp's OpenAI server (llama-cpp-python) on the tiny local model; wait until ready."""
+    timeout_s = _check_timeout(timeout_s)
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        raise ServerStartError(
+            "the embedded server needs llama-cpp-python[server]: pip install -r requirements-embedded.txt"
+        ) from None
+    from kimi_cookbook.tiny_model import ensure_tiny_model
+
+    tiny = ensure_tiny_model(cache_dir)
+    port = check_port(port, host)
+    argv = embedded_argv(str(tiny.gguf_path), model=tiny.name, host=host, port=port, n_ctx=n_ctx)
+    return _spawn(
+        argv,
+        kind="embedded",
+        base_url=f"http://{host}:{port}",
+        model=tiny.name,
+        tokenizer_path=tiny.tokenizer_path,
+        command=_display_command(argv, {}),
+        env_add={},
+        log_path=log_path,
+        port=port,
+        timeout_s=timeout_s,
+        health=False,
+        progress=progress,
+    )
+
+
+def launch_sglang(
+    hardware: str = "mi300x",
+    *,
+    port: int = 0,
+    host: str = DEFAULT_HOST,
+    timeout_s: float = SGLANG_TIMEOUT_S,
+    log_path: str | os.PathLike | None = None,
+    python: str = sys.executable,
+    progress: bool = True,
+    **knobs,
+) -> Server:
+    """Start ``python -m sglang.launch_server`` with the selector's options; wait for ``/health`` 200.
+
+    ``knobs`` go to :func:`kimi_cookbook.selector.build_launch_spec` (``model``, ``tp``,
+    ``tool_call_parser``, ``context_length``, ...). The selector's environment (on AMD
+    ``SGLANG_ROCM_FUSED_DECODE_MLA=0``) is added to the child's.
+    """
+    from kimi_cookbook.selector import build_launch_spec
+
+    timeout_s = _check_timeout(timeout_s)
+    port = check_port(port, host)
+    spec = build_launch_spec(hardware, host=host, port=port, **knobs)
+    argv = spec.argv(python)
+    model = spec.option("--model-path") or ""
+    return _spawn(
+        argv,
+        kind="sglang",
+        base_url=f"http://{host}:{port}",
+        model=model,
+        tokenizer_path=spec.option("--tokenizer-path") or model,
+        command=spec.to_shell(),
+        env_add=dict(spec.env),
+        log_path=log_path,
+        port=port,
+        timeout_s=timeout_s,
+        health=True,
+        progress=progress,
+    )
+
+
+def attach(
+    base_url: str,
+    *,
+    timeout_s: float = ATTACH_TIMEOUT_S,
+    model: str | None = None,
+    tokenizer_path: str | None = None,
+    progress: bool = True,
+) -> Server:
+    """Use an already-running server (e.g. SGLang in Docker); waits until it is ready.
+
+    Ready means ``/v1/models`` answers 200 and ``/health`` answers 200 (or does not exist). ``model``
+    defaults to the first id from ``/v1/models``.
+    """
+    url = normalize_base_url(base_url)
+    timeout_s = _check_timeout(timeout_s)
+    waited = _wait_ready(
+        url,
+        timeout_s=timeout_s,
+        health=True,
+        what=f"server at {url}",
+        progress=progress,
+    )
+    if model is None:
+        ids = list_models(url)
+        if not ids:
+            raise ServerStartError(f"{url}/v1/models lists no model")
+        model = ids[0]
+    return Server(
+        base_url=url,
+        model=model,
+        tokenizer_path=tokenizer_path,
+        kind="attached",
+        startup_s=waited,
+    )
+
+
+def connect(backend: str = "embedded", base_url: str = "", **kw) -> Server:
+    """Attach when ``base_url`` is set, else launch ``backend`` ("embedded" or "sglang").
+
+    Use it as a context manager: the launched server stops on leaving the block. Keyword arguments go
+    to :func:`attach`, :func:`launch_embedded` or :func:`launch_sglang`; SGLang-only knobs
+    (``hardware``, ``tp``, ...) are ignored by the other two, so one notebook cell serves all cases.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if base_url:
+        allowed = {"timeout_s", "model", "tokenizer_path", "progress"}
+        return attach(base_url, **{k: v for k, v in kw.items() if k in allowed})
+    if backend == "embedded":
+        return launch_embedded(**{k: v for k, v in kw.items() if k not in SGLANG_KNOBS})
+    return launch_sglang(**{k: v for k, v in kw.items() if k != "cache_dir" and k != "n_ctx"})
+
+
+# --- CLI: kimi-cookbook serve -----------------------------------------------------------------------
+def _cli_serve(args) -> int:
+    from kimi_cookbook.selector import launch_knobs
+
+    kw: dict = {"port": args.port or 0}
+    if args.timeout is not None:
+        kw["timeout_s"] = args.timeout
+    if args.backend == "sglang":
+        knobs = {k: v for k, v in launch_knobs(args).items() if k not in ("host", "port")}
+        kw.update(hardware=args.hardware, host=args.host or DEFAULT_HOST, **knobs)
+    else:
+        kw.update(host=args.host or DEFAULT_HOST)
+    srv = connect(args.backend, **kw)
+    try:
+        print(f"$ {srv.command}")
+        print(f"{srv.kind} server ready in {srv.startup_s:.1f} s at {srv.openai_base_url}, model {srv.model!r}")
+        if srv.tokenizer_path:
+            print(f"tokenizer: {srv.tokenizer_path}")
+        print(f"log: {srv.log_path}\nCtrl-C stops it.", flush=True)
+        while srv.running:
+            time.sleep(1.0)
+        print(f"server exited with code {srv.process.returncode}; last log lines:\n{srv.log_tail()}")
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+        return 0
+    finally:
+        srv.stop()
+
+
+def register_cli(sub) -> None:
+    from kimi_cookbook.selector import add_launch_arguments
+
+    p = sub.add_parser(
+        "serve",
+        help="run the embedded server or SGLang in the foreground (Ctrl-C stops it)",
+        description="Start a server and keep it in the foreground until Ctrl-C. 'embedded' (default) serves "
+        "a tiny local model with llama.cpp's OpenAI server on CPU; 'sglang' launches "
+        "python3 -m sglang.launch_server with the selector's options.",
+    )
+    p.add_argument("--backend", choices=BACKENDS, default="embedded")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait for readiness")
+    add_launch_arguments(p)
+    p.set_defaults(func=_cli_serve)
