@@ -13,6 +13,7 @@ import sys
 
 COMMAND_MODULES = [
     "kimi_cookbook.selector",  # command
+    "kimi_cookbook.server",  # serve
     "kimi_cookbook.docker",  # docker, hosts
     "kimi_cookbook.demo",  # demo (the main job)
     "kimi_cookbook.bench",  # bench, compare
