@@ -346,17 +346,18 @@ def _wait_ready(
         leave=False,
     ) as bar:
         while True:
-            elapsed = time.monotonic() - start
             if proc is not None and proc.poll() is not None:
                 raise ServerStartError(
-                    f"{what} exited with code {proc.returncode} before it was ready ({state}, {elapsed:.1f} s)",
+                    f"{what} exited with code {proc.returncode} before it was ready "
+                    f"({state}, {time.monotonic() - start:.1f} s)",
                     _tail(log_path, LOG_TAIL_LINES),
                     log_path,
                 )
             ok, state = _ready(base_url, health)
             if ok:
                 return time.monotonic() - start
-            if elapsed > timeout_s:
+            elapsed = time.monotonic() - start
+            if elapsed >= timeout_s:
                 raise ServerStartError(
                     f"{what} at {base_url} was not ready after {timeout_s:g} s (last check: {state})",
                     _tail(log_path, LOG_TAIL_LINES),
@@ -365,7 +366,7 @@ def _wait_ready(
             bar.n = min(round(elapsed), bar.total)
             last = _tail(log_path, 1) if log_path else ""
             bar.set_postfix_str((last or state)[-80:], refresh=True)
-            time.sleep(0.5 if elapsed < 30 else 2.0)
+            time.sleep(min(0.5 if elapsed < 30 else 2.0, max(0.02, timeout_s - elapsed)))
 
 
 def _spawn(

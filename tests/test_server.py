@@ -1,0 +1,275 @@
+"""Server lifecycle against real processes: the embedded llama.cpp server, SGLang's launcher, scripts,
+a papermill notebook. No process may outlive its owner: each test checks the pid (and group) is gone."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from kimi_cookbook import server as ks
+from kimi_cookbook.server import PortInUseError, ServerStartError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def _wait_gone(pid: int, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid) and not _group_members(pid):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _wait_file(path: Path, proc: subprocess.Popen, timeout: float = 120.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            pytest.fail(f"script exited early with {proc.returncode}: {out[-3000:]}")
+        time.sleep(0.2)
+    pytest.fail(f"{path} not written in {timeout} s")
+
+
+# --- start / ready / stop ---------------------------------------------------------------------------
+def test_embedded_start_ready_stop(tmp_path):
+    log = tmp_path / "embedded.log"
+    with ks.launch_embedded(log_path=log, progress=False) as srv:
+        pid = srv.pid
+        assert srv.kind == "embedded" and srv.running and _alive(pid)
+        assert os.getpgid(pid) == pid  # its own process group
+        assert srv.base_url.startswith("http://127.0.0.1:") and not srv.base_url.endswith("/v1")
+        assert srv.models() == [srv.model]
+        assert (Path(srv.tokenizer_path) / "tokenizer.json").is_file()
+        assert srv.startup_s is not None and srv.startup_s < 60
+        assert srv.command.startswith("python3 -m llama_cpp.server --model ")
+        assert log.read_text().startswith("$ python3 -m llama_cpp.server")
+        port = int(srv.base_url.rsplit(":", 1)[1])
+    assert not srv.running
+    assert _wait_gone(pid), "server process or its group survived stop()"
+    assert ks.check_port(port) == port  # the port is free again
+    srv.stop()  # idempotent
+
+
+def test_embedded_server_takes_sglang_bench_fields(embedded_server):
+    """SGLang's bench client always sends ignore_eos (and best_of): the server must accept them."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=embedded_server.openai_base_url, api_key="none", timeout=60)
+    extra = {"ignore_eos": True, "best_of": 1, "some_future_field": 1}
+    done = client.completions.create(
+        model=embedded_server.model, prompt="Hello", max_tokens=12, temperature=0, extra_body=extra
+    )
+    assert done.usage.completion_tokens == 12  # the tiny model never emits end-of-turn: runs to max_tokens
+    chunks = client.chat.completions.create(
+        model=embedded_server.model,
+        messages=[{"role": "user", "content": "Hi"}],
+        max_tokens=8,
+        stream=True,
+        extra_body={"ignore_eos": True},
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+
+
+def test_attach_to_running_server(embedded_server):
+    srv = ks.attach(embedded_server.base_url + "/v1/", timeout_s=10, progress=False)
+    assert srv.kind == "attached" and srv.base_url == embedded_server.base_url
+    assert srv.model == embedded_server.model and srv.tokenizer_path is None and srv.pid is None
+    with ks.connect("sglang", base_url=embedded_server.base_url, hardware="mi300x", tp=4, progress=False) as again:
+        assert again.kind == "attached"
+    assert embedded_server.running  # leaving an attached handle never stops the server
+
+
+# --- bad inputs -------------------------------------------------------------------------------------
+def test_busy_port_is_a_clear_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortInUseError, match=f"port {port} .* already in use"):
+            ks.launch_embedded(port=port, progress=False)
+        with pytest.raises(ValueError, match="already in use"):
+            ks.launch_sglang(port=port, progress=False)
+
+
+@pytest.mark.parametrize("port", [-1, 65536, "http", 1.5, True])
+def test_bad_port_values(port):
+    with pytest.raises(ValueError, match="port must be"):
+        ks.check_port(port)
+
+
+@pytest.mark.parametrize("timeout", [0, -3, "soon", None])
+def test_bad_timeouts(timeout):
+    with pytest.raises(ValueError, match="timeout_s"):
+        ks.launch_embedded(timeout_s=timeout, progress=False)
+
+
+def test_bad_backend():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ks.connect("vllm")
+
+
+@pytest.mark.parametrize(
+    "url", ["", "localhost:30000", "ftp://127.0.0.1:30000", "http://", "http://user:pw@127.0.0.1:1", "http://h:99999"]
+)
+def test_attach_bad_base_url(url):
+    with pytest.raises(ValueError, match="base_url"):
+        ks.attach(url, progress=False)
+
+
+def test_attach_nothing_listening_times_out():
+    port = ks.free_port()
+    t0 = time.monotonic()
+    with pytest.raises(ServerStartError, match=rf"127\.0\.0\.1:{port} was not ready after 1 s"):
+        ks.attach(f"http://127.0.0.1:{port}", timeout_s=1, progress=False)
+    assert time.monotonic() - t0 < 15
+
+
+def test_sglang_that_dies_shows_its_log_tail(tmp_path):
+    """A real SGLang launch on this CPU machine exits at once; the error carries the log's last lines."""
+    log = tmp_path / "sglang.log"
+    with pytest.raises(ServerStartError) as info:
+        ks.launch_sglang("mi300x", log_path=log, timeout_s=300, progress=False)
+    err = info.value
+    assert "exited with code" in str(err) and "last lines of the server log" in str(err)
+    assert err.log_tail and err.log_tail in str(err) and err.log_path == str(log)
+    assert "Traceback" in err.log_tail or "Error" in err.log_tail
+    head = log.read_text().splitlines()[0]
+    assert head == "$ SGLANG_ROCM_FUSED_DECODE_MLA=0 python3 -m sglang.launch_server \\"
+
+
+def test_timeout_stops_the_process(tmp_path):
+    log = tmp_path / "slow.log"
+    before = set(_llama_pids())
+    with pytest.raises(ServerStartError, match="not ready after 0.05 s"):
+        ks.launch_embedded(timeout_s=0.05, log_path=log, progress=False)
+    started = set(_llama_pids(str(log.parent))) - before
+    assert all(_wait_gone(pid) for pid in started)
+
+
+def _llama_pids(marker: str = "") -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "llama_cpp.server" in cmd and marker in cmd:
+                pids.append(int(entry.name))
+    return pids
+
+
+# --- no orphans ---------------------------------------------------------------------------------------
+SCRIPT = """
+import sys, time
+from pathlib import Path
+from kimi_cookbook.server import connect, launch_embedded
+pidfile = Path(sys.argv[1])
+mode = sys.argv[2]
+if mode == "raise":  # no context manager: atexit must stop it
+    srv = launch_embedded(progress=False)
+    pidfile.write_text(str(srv.pid))
+    raise RuntimeError("the notebook code failed")
+with connect("embedded", progress=False) as srv:  # "sigint" and "sigkill": wait to be signalled
+    pidfile.write_text(str(srv.pid))
+    time.sleep(300)
+"""
+
+
+def _run_script(tmp_path: Path, mode: str) -> tuple[subprocess.Popen, int]:
+    script = tmp_path / "owner.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    pidfile = tmp_path / "server.pid"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(pidfile), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+    return proc, int(_wait_file(pidfile, proc))
+
+
+def test_no_orphan_after_code_raises(tmp_path):
+    proc, pid = _run_script(tmp_path, "raise")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "the notebook code failed" in out
+    assert _wait_gone(pid), f"server {pid} outlived the script that raised"
+
+
+def test_no_orphan_after_keyboard_interrupt(tmp_path):
+    proc, pid = _run_script(tmp_path, "sigint")
+    assert _alive(pid)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert "KeyboardInterrupt" in out
+    assert _wait_gone(pid), f"server {pid} outlived a KeyboardInterrupt"
+
+
+def test_no_orphan_when_owner_is_killed(tmp_path):
+    """SIGKILL gives the owner no chance to clean up: the child's parent-death signal ends it."""
+    proc, pid = _run_script(tmp_path, "sigkill")
+    proc.kill()
+    proc.wait(timeout=30)
+    assert _wait_gone(pid), f"server {pid} outlived its SIGKILLed owner"
+
+
+def test_no_orphan_after_notebook_raises(tmp_path):
+    """A papermill notebook that starts the server and then fails leaves no server behind."""
+    import nbformat
+    import papermill as pm
+
+    pidfile = tmp_path / "server.pid"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(f"PIDFILE = {str(pidfile)!r}", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "from pathlib import Path\nfrom kimi_cookbook.server import launch_embedded\n"
+            "srv = launch_embedded(progress=False)\nPath(PIDFILE).write_text(str(srv.pid))"
+        ),
+        nbformat.v4.new_code_cell("raise RuntimeError('cell failed')"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src, out = tmp_path / "raises.ipynb", tmp_path / "raises.out.ipynb"
+    nbformat.write(nb, src)
+    with pytest.raises(pm.PapermillExecutionError, match="cell failed"):
+        pm.execute_notebook(str(src), str(out), kernel_name="python3", progress_bar=False, cwd=str(REPO))
+    pid = int(pidfile.read_text())
+    assert _wait_gone(pid), f"server {pid} outlived the failed notebook"
+    executed = json.loads(out.read_text())
+    assert any("RuntimeError" in json.dumps(c.get("outputs", [])) for c in executed["cells"])
