@@ -273,3 +273,51 @@ def test_no_orphan_after_notebook_raises(tmp_path):
     assert _wait_gone(pid), f"server {pid} outlived the failed notebook"
     executed = json.loads(out.read_text())
     assert any("RuntimeError" in json.dumps(c.get("outputs", [])) for c in executed["cells"])
+
+
+# --- notebook 03 --------------------------------------------------------------------------------------
+def _stream_text(nb_path: Path) -> str:
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    return "\n".join(
+        "".join(o.get("text", "") for o in c.get("outputs", []) if o.get("output_type") == "stream")
+        for c in nb.cells
+        if c.cell_type == "code"
+    )
+
+
+def test_notebook_03_launches_with_defaults_and_stops(tmp_path):
+    """Papermill with the defaults: the notebook launches its own embedded server and stops it."""
+    import papermill as pm
+
+    out = tmp_path / "03.ipynb"
+    pm.execute_notebook(
+        str(REPO / "notebooks" / "03_launch_server.ipynb"), str(out), progress_bar=False, cwd=str(REPO / "notebooks")
+    )
+    text = _stream_text(out)
+    assert "$ python3 -m llama_cpp.server --model " in text
+    assert "SGLANG_ROCM_FUSED_DECODE_MLA=0 python3 -m sglang.launch_server" in text
+    assert "['kimi-cookbook-tiny']" in text and "16 tokens in" in text
+    assert "still running: False" in text
+    port = text.split("--port ", 1)[1].split()[0]
+    assert ks.check_port(int(port)) == int(port)  # stopped: the port is free again
+
+
+def test_notebook_03_attaches_and_leaves_the_server_running(tmp_path, embedded_server):
+    import papermill as pm
+
+    out = tmp_path / "03.ipynb"
+    params = {"BASE_URL": embedded_server.base_url, "HARDWARE": "h200", "TP": 2, "MAX_TOKENS": 4}
+    pm.execute_notebook(
+        str(REPO / "notebooks" / "03_launch_server.ipynb"),
+        str(out),
+        parameters=params,
+        progress_bar=False,
+        cwd=str(REPO / "notebooks"),
+    )
+    text = _stream_text(out)
+    assert f"(attached to {embedded_server.base_url})" in text
+    assert "--tp 2" in text and "SGLANG_ROCM_FUSED_DECODE_MLA" not in text  # NVIDIA: no ROCm variable
+    assert "4 tokens in" in text and "still running: True" in text
+    assert embedded_server.running
