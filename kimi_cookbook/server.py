@@ -603,7 +603,7 @@ def connect(backend: str = "embedded", base_url: str = "", **kw) -> Server:
 def _cli_serve(args) -> int:
     from kimi_cookbook.selector import launch_knobs
 
-    kw: dict = {"port": args.port or 0}
+    kw: dict = {"port": args.port or 0, "progress": sys.stderr.isatty()}
     if args.timeout is not None:
         kw["timeout_s"] = args.timeout
     if args.backend == "sglang":
@@ -614,7 +614,8 @@ def _cli_serve(args) -> int:
     srv = connect(args.backend, **kw)
     try:
         print(f"$ {srv.command}")
-        print(f"{srv.kind} server ready in {srv.startup_s:.1f} s at {srv.openai_base_url}, model {srv.model!r}")
+        print(f"{srv.kind} server (pid {srv.pid}) ready in {srv.startup_s:.1f} s at {srv.openai_base_url}")
+        print(f"model: {srv.model}")
         if srv.tokenizer_path:
             print(f"tokenizer: {srv.tokenizer_path}")
         print(f"log: {srv.log_path}\nCtrl-C stops it.", flush=True)

@@ -321,3 +321,45 @@ def test_notebook_03_attaches_and_leaves_the_server_running(tmp_path, embedded_s
     assert "--tp 2" in text and "SGLANG_ROCM_FUSED_DECODE_MLA" not in text  # NVIDIA: no ROCm variable
     assert "4 tokens in" in text and "still running: True" in text
     assert embedded_server.running
+
+
+# --- CLI ------------------------------------------------------------------------------------------------
+def test_cli_serve_runs_until_ctrl_c():
+    port = ks.free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kimi_cookbook", "serve", "--port", str(port), "--timeout", "120"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "Ctrl-C stops it." in line or len(lines) > 50:
+            break
+    text = "".join(lines)
+    assert "$ python3 -m llama_cpp.server" in text and f"--port {port}" in text, text
+    pid = int(text.split("(pid ", 1)[1].split(")", 1)[0])
+    assert ks.list_models(f"http://127.0.0.1:{port}") == ["kimi-cookbook-tiny"]
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "stopping" in rest
+    assert _wait_gone(pid)
+
+
+def test_cli_serve_busy_port_is_one_line_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "kimi_cookbook", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+    assert proc.returncode == 2
+    assert f"kimi-cookbook serve: error: port {port} on 127.0.0.1 is already in use" in proc.stderr
+    assert "Traceback" not in proc.stderr
