@@ -363,3 +363,18 @@ def test_cli_serve_busy_port_is_one_line_error():
     assert proc.returncode == 2
     assert f"kimi-cookbook serve: error: port {port} on 127.0.0.1 is already in use" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("hardware", "expected"), [("mi300x", "0"), ("h200", "unset")])
+def test_sglang_child_gets_the_selector_env_and_argv(tmp_path, hardware, expected):
+    """The child's real environment and argv, seen by a stand-in interpreter that prints them and exits."""
+    probe = tmp_path / "python-probe"
+    probe.write_text('#!/bin/sh\necho "MLA=${SGLANG_ROCM_FUSED_DECODE_MLA:-unset}"\necho "ARGV=$*"\nexit 3\n')
+    probe.chmod(0o755)
+    with pytest.raises(ServerStartError, match="exited with code 3") as info:
+        ks.launch_sglang(hardware, python=str(probe), log_path=tmp_path / "s.log", timeout_s=60, progress=False)
+    tail = info.value.log_tail
+    assert f"MLA={expected}" in tail
+    argv_line = next(line for line in tail.splitlines() if line.startswith("ARGV="))
+    assert argv_line.startswith("ARGV=-m sglang.launch_server --model-path moonshotai/Kimi-Linear-48B-A3B-Instruct")
+    assert "--host 127.0.0.1 --port " in argv_line and "--trust-remote-code" in argv_line
