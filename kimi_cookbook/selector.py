@@ -90,8 +90,6 @@ REASONING_PARSERS = ("kimi_k2",)
 NUM_HEADS = 32
 MAX_TP = 8
 MAX_CONTEXT = 1_048_576
-# bf16 weights of the 48B checkpoint, about 98 GB (see kimi_cookbook.capacity for the exact count).
-APPROX_WEIGHTS_GB = 98.0
 
 
 def initial_state(options: dict | None = None) -> dict:
@@ -195,6 +193,21 @@ def _text(name: str, value) -> str:
     return value
 
 
+def _check_weights_fit(gpu, tp: int) -> None:
+    """Each GPU holds its shard of the bf16 weights (plus replicated parts), counted by the capacity planner."""
+    from kimi_cookbook.capacity import weight_bytes
+
+    def shard(n: int) -> int:
+        return weight_bytes(tp=n)["per_gpu"]
+
+    if shard(tp) >= gpu.usable_memory_bytes:
+        fits = [n for n in (1, 2, 4, 8) if shard(n) < gpu.usable_memory_bytes]
+        raise ValueError(
+            f"tp={tp} on {gpu.label}: each GPU would hold {shard(tp) / 2**30:.1f} GiB of bf16 weights but has "
+            f"{gpu.usable_memory_bytes / 2**30:.1f} GiB; use tp >= {fits[0]}"
+        )
+
+
 def build_launch_spec(
     hardware: str = "mi300x",
     *,
@@ -216,11 +229,7 @@ def build_launch_spec(
     if NUM_HEADS % tp:
         allowed = [n for n in range(1, MAX_TP + 1) if NUM_HEADS % n == 0]
         raise ValueError(f"tp={tp} does not divide the model's {NUM_HEADS} attention heads; use one of {allowed}")
-    if tp * gpu.memory_gb < APPROX_WEIGHTS_GB:
-        raise ValueError(
-            f"tp={tp} on {gpu.label} gives {tp * gpu.memory_gb:g} GB, less than the ~{APPROX_WEIGHTS_GB:g} GB of "
-            f"bf16 weights; use tp >= {next(n for n in (1, 2, 4, 8) if n * gpu.memory_gb >= APPROX_WEIGHTS_GB)}"
-        )
+    _check_weights_fit(gpu, tp)
     if tool_call_parser is not None and tool_call_parser not in TOOL_CALL_PARSERS:
         raise ValueError(
             f"tool_call_parser {tool_call_parser!r} is not for Kimi-Linear; use one of {TOOL_CALL_PARSERS}"

@@ -64,7 +64,7 @@ def test_advanced_knobs_use_the_typed_api():
 def test_impossible_advanced_choice_shows_an_error():
     sel = CommandSelector({"hardware": "h100"})
     sel.advanced["tp"].value = 1
-    assert shown(sel).startswith("# Error: tp=1 on H100 gives 80 GB")
+    assert shown(sel).startswith("# Error: tp=1 on H100: each GPU would hold")
 
 
 def test_html_in_values_is_escaped():
