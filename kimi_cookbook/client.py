@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import httpx
 import openai
 
 API_KEY_ENV = "SGLANG_API_KEY"  # set it when the server was started with --api-key; never printed
@@ -50,24 +51,19 @@ class StreamInterrupted(RuntimeError):
         self.partial_text = partial_text
 
 
-def _v1(base_url: str) -> str:
-    base = base_url.rstrip("/")
-    return base if base.endswith("/v1") else base + "/v1"
-
-
 def make_client(server, *, timeout: float = 60.0, max_retries: int = 2, api_key: str | None = None) -> openai.OpenAI:
     """An ``openai.OpenAI`` client for a server handle (``.base_url``) or a base URL string.
 
     The API key comes from ``api_key``, else ``$SGLANG_API_KEY``, else a placeholder (SGLang without
     ``--api-key`` accepts any).
     """
-    base_url = server if isinstance(server, str) else server.base_url
-    if not base_url.startswith(("http://", "https://")):
-        raise ValueError(f"base URL must start with http:// or https://, got {base_url!r}")
+    from kimi_cookbook.server import normalize_base_url
+
+    base_url = normalize_base_url(server if isinstance(server, str) else server.base_url)
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got {timeout}")
     key = api_key or os.environ.get(API_KEY_ENV) or "EMPTY"
-    return openai.OpenAI(base_url=_v1(base_url), api_key=key, timeout=timeout, max_retries=max_retries)
+    return openai.OpenAI(base_url=base_url + "/v1", api_key=key, timeout=timeout, max_retries=max_retries)
 
 
 def list_models(client: openai.OpenAI) -> list[str]:
@@ -163,13 +159,11 @@ def stream_chat(client: openai.OpenAI, model: str, messages: list[dict],
         raise StreamInterrupted(
             f"the server stopped answering after {chunks} chunks ({type(exc).__name__}: {exc}); "
             "is it still running? (check its log)", "".join(parts)) from exc
-    except Exception as exc:  # httpx stream errors surface as plain exceptions mid-iteration
-        name = type(exc).__name__
-        if name in {"RemoteProtocolError", "ReadError", "ReadTimeout", "ConnectError", "IncompleteRead"}:
-            raise StreamInterrupted(
-                f"the connection to the server broke after {chunks} chunks ({name}: {exc})", "".join(parts)
-            ) from exc
-        raise
+    except httpx.TransportError as exc:  # the connection broke while the stream was being read
+        raise StreamInterrupted(
+            f"the connection to the server broke after {chunks} chunks ({type(exc).__name__}: {exc})",
+            "".join(parts),
+        ) from exc
     if finish is None and chunks:
         raise StreamInterrupted(f"the stream ended after {chunks} chunks without a finish reason", "".join(parts))
     return StreamResult("".join(parts), chunks, usage_tokens, ttft, time.perf_counter() - start, finish)
@@ -184,7 +178,11 @@ class Conversation:
 
     def ask(self, text: str, **kwargs) -> ChatResult:
         self.messages.append({"role": "user", "content": text})
-        result = chat(self.client, self.model, self.messages, **{**self.defaults, **kwargs})
+        try:
+            result = chat(self.client, self.model, self.messages, **{**self.defaults, **kwargs})
+        except Exception:
+            self.messages.pop()  # a failed turn leaves the history as it was
+            raise
         self.messages.append({"role": "assistant", "content": result.text})
         return result
 

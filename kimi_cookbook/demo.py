@@ -2,7 +2,7 @@
 
 Starts the embedded server (or attaches to ``--base-url``), executes each notebook with papermill into a
 run folder (executed copies + summary.md/summary.html), prints a table, stops the server, and exits
-non-zero if any notebook failed. Notebooks get ``BASE_URL`` (and ``TOKENIZER_PATH`` when they have those
+non-zero if any notebook failed. Notebooks get ``BASE_URL`` (and ``TOKENIZER`` when they have those
 parameters), so they attach to this one server instead of starting their own.
 """
 
@@ -19,7 +19,7 @@ def select_notebooks(only: list[str] | None) -> list[Path]:
     notebooks = list_notebooks(NOTEBOOK_DIR)
     if not only:
         return notebooks
-    chosen = [p for p in notebooks if any(p.stem.startswith(o) or p.stem == o for o in only)]
+    chosen = [p for p in notebooks if any(p.stem.startswith(o) for o in only)]
     unknown = [o for o in only if not any(p.stem.startswith(o) for p in notebooks)]
     if unknown:
         raise ValueError(f"no notebook matches {unknown}; notebooks are: {', '.join(p.stem for p in notebooks)}")
@@ -38,7 +38,7 @@ def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[s
         if srv.command:
             print(f"$ {srv.command}")
         print(f"{srv.kind} server ready at {srv.base_url} (model {srv.model!r})", flush=True)
-        params = {"BASE_URL": srv.base_url, "TOKENIZER_PATH": srv.tokenizer_path or ""}
+        params = {"BASE_URL": srv.base_url, "TOKENIZER": srv.tokenizer_path or ""}
         results = run_notebooks(notebooks, run_dir, params, timeout=timeout)
     failed = [r for r in results if r.status != "ok"]
     print()

@@ -51,8 +51,8 @@ RISKY_FLAGS: dict[str, str] = {
 
 def _quote_path(path: str) -> str:
     """Quote a host path for the shell, keeping a leading ``~/`` expandable."""
-    if path == "~":
-        return "~"
+    if path == "~" or path.startswith("~:"):  # a bare ~ followed by ':' would not expand: use $HOME
+        return '"$HOME"' + (shlex.quote(path[1:]) if len(path) > 1 else "")
     if path.startswith("~/"):
         return "~/" + shlex.quote(path[2:])
     return shlex.quote(path)
@@ -100,9 +100,9 @@ def docker_run(
     if page_exact:
         if not gpu.is_rocm:
             raise ValueError(f"the page has no docker command for {gpu.label} (NVIDIA); use page_exact=False")
-        return _PAGE_RUN.format(image=image)
-    if not (1 <= int(port) <= 65535):
-        raise ValueError(f"port must be between 1 and 65535, got {port}")
+        return _PAGE_RUN.format(image=shlex.quote(image))
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"port must be a whole number between 1 and 65535, got {port!r}")
     if not re.fullmatch(r"\d+[bkmg]?", str(shm_size)):
         raise ValueError(f"shm_size {shm_size!r} is not a docker size such as '32g'")
     lines = ["docker run -d -it"]

@@ -42,10 +42,10 @@ def execute_notebook(path: Path | str, output: Path | str, parameters: dict | No
 
     path, output = Path(path), Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    known = notebook_parameters(path)
-    params = {k: v for k, v in (parameters or {}).items() if k in known}
     start = time.perf_counter()
     try:
+        known = notebook_parameters(path)
+        params = {k: v for k, v in (parameters or {}).items() if k in known}
         papermill.execute_notebook(
             str(path), str(output), parameters=params, kernel_name="python3", cwd=str(path.parent),
             progress_bar=progress, execution_timeout=timeout, log_output=False,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -90,6 +91,7 @@ REASONING_PARSERS = ("kimi_k2",)
 NUM_HEADS = 32
 MAX_TP = 8
 MAX_CONTEXT = 1_048_576
+_EXTRA_ARG = re.compile(r"--[A-Za-z0-9][A-Za-z0-9-]*(=[^\n\x00]*)?")
 
 
 def initial_state(options: dict | None = None) -> dict:
@@ -170,6 +172,7 @@ class LaunchSpec:
         prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in self.env.items())
         lines = [f"{prefix}python3 -m {self.module}"]
         for flag, value in self.options:
+            flag = shlex.quote(flag)
             lines.append(f"  {flag}" if value is None else f"  {flag} {shlex.quote(value)}")
         return " \\\n".join(lines)
 
@@ -266,7 +269,9 @@ def build_launch_spec(
     for i in range(0, len(extras), 2):
         options.append((extras[i], extras[i + 1] if i + 1 < len(extras) else None))
     for arg in extra_args:
-        options.append((_text("extra_args item", arg), None))
+        if not isinstance(arg, str) or not _EXTRA_ARG.fullmatch(arg):
+            raise ValueError(f"extra_args items must look like '--flag' or '--flag=value', got {arg!r}")
+        options.append((arg, None))
     env = {"SGLANG_ROCM_FUSED_DECODE_MLA": "0"} if gpu.is_rocm else {}
     return LaunchSpec(env=env, options=options, hardware=gpu.id)
 

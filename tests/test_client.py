@@ -45,6 +45,16 @@ def test_conversation_sends_the_history(cl, embedded_server):
     assert second.prompt_tokens > first.prompt_tokens + first.completion_tokens - 1
 
 
+def test_failed_turn_leaves_the_history_unchanged():
+    from kimi_cookbook.server import free_port
+
+    c = kc.make_client(f"http://127.0.0.1:{free_port()}", timeout=2, max_retries=0)  # nothing listens there
+    conv = kc.Conversation(c, "m", system="x", max_tokens=4)
+    with pytest.raises(openai.APIConnectionError):
+        conv.ask("hi")
+    assert conv.messages == [{"role": "system", "content": "x"}] and conv.turns == 0
+
+
 def test_tool_round_trip_with_fallback(cl, embedded_server):
     trip = kc.tool_round_trip(cl, embedded_server.model, "Weather in Paris?",
                               fallback_call={"name": "get_weather", "arguments": {"city": "Paris"}},
@@ -67,7 +77,10 @@ def test_tool_with_unknown_function_is_an_error(cl, embedded_server):
                            fallback_call={"name": "launch_rockets", "arguments": {}})
 
 
-@pytest.mark.parametrize("url, message", [("localhost:8000", "must start with http"), ("ftp://x", "must start")])
+@pytest.mark.parametrize("url, message", [
+    ("localhost:8000", "must start with http"), ("ftp://x", "must start"),
+    ("http://user:pw@127.0.0.1:1", "must not carry credentials"), ("http://a:b:c", "invalid port"),
+])
 def test_bad_base_url(url, message):
     with pytest.raises(ValueError, match=message):
         kc.make_client(url)

@@ -3,6 +3,7 @@
 import os
 import re
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def test_every_page_flag_left_out_is_explained():
     left_out = {f for f in page_flags if f not in default and f not in ("--name", "-e")}
     left_out.discard("--security-opt")  # explained together with its value
     assert "seccomp=unconfined" in " ".join(dk.RISKY_FLAGS)
-    for flag in left_out - {"--cap-add=CAP_SYS_ADMIN", "--cap-add=SYS_PTRACE"}:
+    assert {"--privileged", "--cap-add=CAP_SYS_ADMIN", "--cap-add=SYS_PTRACE", "--device=/dev/mem"} <= left_out
+    for flag in left_out:
         assert any(flag in key for key in dk.RISKY_FLAGS), flag
 
 
@@ -71,7 +73,9 @@ def test_hf_token_passed_by_name_only(monkeypatch):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"port": 0}, "port must be between"), ({"shm_size": "lots"}, "not a docker size"),
+    ({"port": 0}, "port must be a whole number between 1 and 65535"),
+    ({"port": "80; reboot"}, "port must be a whole number"),
+    ({"shm_size": "lots"}, "not a docker size"),
 ])
 def test_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -92,15 +96,25 @@ def test_check_host_reports_without_failing(monkeypatch, tmp_path):
     assert report.vendor is None and "No GPU tools found" in report.summary()
 
 
-def test_check_host_runs_a_tool_that_is_there(monkeypatch, tmp_path):
-    # A real executable named nvidia-smi that fails: the failure is reported, not raised.
-    tool = tmp_path / "nvidia-smi"
-    tool.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate' >&2\nexit 9\n")
-    tool.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+def test_check_host_queries_the_real_docker_client():
+    if shutil.which("docker") is None:
+        pytest.skip("no docker client on this machine")
     report = dk.check_host()
-    assert report.vendor == "nvidia"
-    assert report.output["nvidia-smi"].startswith("(exit 9) NVIDIA-SMI has failed")
+    assert report.found["docker"] == shutil.which("docker")
+    assert report.output["docker"].startswith("Docker version")
+
+
+def test_bare_home_cache_expands_in_a_shell():
+    line = next(x for x in dk.docker_run("h100", model_cache="~").splitlines() if x.strip().startswith("-v"))
+    words = shlex.split(line.strip().rstrip("\\"))
+    assert words[1] == '$HOME:/root/.cache/huggingface'  # shlex keeps $HOME for the shell to expand
+    out = subprocess.run(["bash", "-c", "printf %s " + line.strip().rstrip("\\").split(None, 1)[1]],
+                         capture_output=True, text=True, env={**os.environ, "HOME": "/home/u"}).stdout
+    assert out == "/home/u:/root/.cache/huggingface"
+
+
+def test_page_exact_quotes_a_custom_image():
+    assert "'my image;x' \\\n  /bin/bash" in dk.docker_run("mi300x", page_exact=True, image="my image;x")
 
 
 def test_execute_reports_docker_failures():

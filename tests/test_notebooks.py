@@ -5,6 +5,7 @@ that parameter), so one tiny server serves them all. Add a notebook's other para
 """
 
 import json
+import re
 import subprocess
 import sys
 
@@ -89,3 +90,20 @@ def test_a_failing_notebook_is_reported(tmp_path):
     src.write_text(json.dumps(nb))
     result = execute_notebook(src, tmp_path / "out" / "99_bad.ipynb", {"X": 7, "UNKNOWN": 1})
     assert result.status == "failed" and "boom 7" in result.error
+
+
+def test_a_malformed_notebook_fails_alone(tmp_path):
+    src = tmp_path / "98_broken.ipynb"
+    src.write_text("{ not json")
+    result = execute_notebook(src, tmp_path / "out" / "98_broken.ipynb")
+    assert result.status == "failed" and result.error
+
+
+def test_demo_parameters_are_ones_the_notebooks_declare():
+    import inspect
+
+    from kimi_cookbook import demo
+
+    declared = set().union(*(notebook_parameters(p) for p in NOTEBOOKS.values()))
+    passed = set(re.findall(r'"([A-Z_]+)": srv\.', inspect.getsource(demo.run_demo)))
+    assert passed and passed <= declared, passed - declared

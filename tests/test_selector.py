@@ -140,6 +140,18 @@ def test_typed_api_bad_input(kwargs, message):
         build_launch_command(hardware, **kwargs)
 
 
+@pytest.mark.parametrize("arg", ["--x; rm -rf ~", "$(id)", "-x", "--a\nb", 5])
+def test_extra_args_must_be_flags(arg):
+    with pytest.raises(ValueError, match="extra_args items must look like"):
+        build_launch_command("mi300x", extra_args=[arg])
+
+
+def test_extra_args_are_quoted():
+    cmd = build_launch_command("h200", extra_args=["--enable-metrics", "--log-level=debug", "--chat-template=a b"])
+    assert cmd.endswith("  --enable-metrics \\\n  --log-level=debug \\\n  '--chat-template=a b'")
+    assert shlex.split(cmd.replace("\\\n", " "))[-1] == "--chat-template=a b"
+
+
 def test_hostile_values_come_out_inert():
     cmd = build_launch_command("mi300x", model="x; rm -rf ~", tokenizer_path="$(reboot)", host="`id`")
     words = shlex.split(cmd.replace("\\\n", " "))
