@@ -37,7 +37,6 @@ import math
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -338,9 +337,25 @@ def client_module() -> str:
 
 
 def _check_base_url(base_url: str) -> str:
-    if not isinstance(base_url, str) or not re.fullmatch(r"https?://[^\s/]+(:\d+)?/?", base_url):
+    """``http(s)://HOST:PORT`` (a trailing ``/`` or ``/v1`` is dropped) via the server's
+    :func:`~kimi_cookbook.server.normalize_base_url` (no credentials, a valid port); no other path, no
+    whitespace. The URL ends up in manifests, logs and printouts: one with credentials is not echoed."""
+    from urllib.parse import urlsplit
+
+    from kimi_cookbook.server import normalize_base_url
+
+    if isinstance(base_url, str) and "@" in base_url:
+        raise ValueError(
+            "base_url must look like http://HOST:PORT and must not carry credentials (user:password@...); "
+            "set $SGLANG_API_KEY for a server started with --api-key"
+        )
+    try:
+        url = normalize_base_url(base_url)
+    except ValueError as exc:
+        raise ValueError(f"base_url must look like http://HOST:PORT (no path): {exc}") from None
+    if urlsplit(url).path or any(c.isspace() for c in url):
         raise ValueError(f"base_url must look like http://HOST:PORT (no path), got {base_url!r}")
-    return base_url.rstrip("/")
+    return url
 
 
 def bench_command(
@@ -403,17 +418,11 @@ def _client_env(tokenizer: str | None) -> dict[str, str]:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    """Stop the client and everything it started (it runs in its own session)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=10)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """Stop the client and everything it started (it runs in its own session): the server module's
+    SIGTERM, then SIGKILL after 10 s."""
+    from kimi_cookbook.server import _stop_group
+
+    _stop_group(proc, grace_s=10.0)
 
 
 def _run_streaming(
@@ -473,7 +482,7 @@ def _run_streaming(
                 watchdog.cancel()
             proc.stdout.close()
     if timed_out.is_set():
-        raise TimeoutError(f"benchmark client ran past {timeout:.0f} s and was stopped; see {log_path}")
+        raise TimeoutError(f"{cmd[2]} ran past {timeout:g} s and was stopped; see {log_path}")
     return rc, "".join(chunks)
 
 
@@ -492,14 +501,16 @@ def _last_json_line(path: Path) -> dict | None:
 def _save(records: list[dict], results_dir: Path) -> None:
     import pandas as pd
 
+    # Both are written to temporary files first, then renamed (atomic): results.jsonl first, results.csv
+    # last, so a results.csv that exists means results.jsonl holds at least the same rows.
     flat = [{k: v for k, v in r.items() if k != "client"} for r in records]
-    tmp = results_dir / "results.csv.tmp"
-    pd.DataFrame(flat).to_csv(tmp, index=False)
-    tmp.replace(results_dir / "results.csv")
-    tmp = results_dir / "results.jsonl.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    jsonl_tmp = results_dir / "results.jsonl.tmp"
+    csv_tmp = results_dir / "results.csv.tmp"
+    with open(jsonl_tmp, "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r) + "\n" for r in records)
-    tmp.replace(results_dir / "results.jsonl")
+    pd.DataFrame(flat).to_csv(csv_tmp, index=False)
+    os.replace(jsonl_tmp, results_dir / "results.jsonl")
+    os.replace(csv_tmp, results_dir / "results.csv")
 
 
 def _sglang_version() -> str | None:
@@ -536,8 +547,9 @@ def run_bench(
     ``<scenario>.log`` (its whole output) and ``manifest.json``. With ``stream`` the client's output is
     echoed as it comes, else its last ``tail_lines`` lines are shown after each scenario.
 
-    A scenario whose client exits non-zero, prints no complete block or completes no request raises
-    :class:`BenchError` after the earlier scenarios were saved; Ctrl-C stops the client and keeps them too.
+    A scenario whose client exits non-zero, runs past ``timeout_s``, prints no complete block or completes no
+    request raises :class:`BenchError` after the earlier scenarios were saved; Ctrl-C stops the client and
+    keeps them too.
     """
     if isinstance(scenarios, str):
         scenarios = preset(scenarios)
@@ -599,13 +611,16 @@ def run_bench(
                 bar.set_postfix_str(scenario.name)
             print(f"\n[{scenario.name}] $ {display_command(cmd)}", flush=True)
             started = time.perf_counter()
-            rc, text = _run_streaming(
-                cmd,
-                env=env,
-                log_path=out / f"{scenario.name}.log",
-                echo=echo if stream else None,
-                timeout=timeout_s,
-            )
+            try:
+                rc, text = _run_streaming(
+                    cmd,
+                    env=env,
+                    log_path=out / f"{scenario.name}.log",
+                    echo=echo if stream else None,
+                    timeout=timeout_s,
+                )
+            except TimeoutError as exc:
+                raise BenchError(f"scenario {scenario.name!r}: {exc}", out) from exc
             wall = time.perf_counter() - started
             if not stream:
                 tail = deque((ln for ln in _lines(text) if ln.strip()), maxlen=tail_lines)
@@ -862,14 +877,11 @@ def default_client_backend(kind: str, base_url: str | None = None, *, timeout: f
     if kind == "sglang":
         return "sglang"
     if kind == "attached" and base_url:
-        import urllib.request
+        from kimi_cookbook.server import _http_get
 
-        try:
-            with urllib.request.urlopen(_check_base_url(base_url) + "/get_model_info", timeout=timeout) as r:
-                if r.status == 200:
-                    return "sglang"
-        except Exception:  # noqa: BLE001, S110 - any failure means "not SGLang's native API"
-            pass
+        status, _ = _http_get(_check_base_url(base_url) + "/get_model_info", timeout=timeout)
+        if status == 200:
+            return "sglang"
     return "sglang-oai"
 
 
@@ -952,27 +964,36 @@ def run_gsm8k_openai(
     Same prompt (``num_shots`` solved examples, then ``Question: ...\\nAnswer:``), greedy decoding, the same
     stop strings and answer extraction (last integer). The first ``num_shots`` items serve as the shots and
     are also asked, as in few_shot_gsm8k. Returns (result dict like :func:`parse_gsm8k`'s, printed text in
-    few_shot_gsm8k's format).
+    few_shot_gsm8k's format). ``num_questions`` must be in [1, number of questions in the file]; the API key
+    is ``$SGLANG_API_KEY`` (see :func:`kimi_cookbook.client.make_client`).
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from openai import OpenAI
+    from kimi_cookbook.client import make_client
 
+    base_url = _check_base_url(base_url)
     path = data_path or gsm8k_sample_path()
     lines = [json.loads(ln) for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
     if not lines:
         raise ValueError(f"{path}: no questions")
     if not 0 <= num_shots < len(lines):
         raise ValueError(f"num_shots must be in [0, {len(lines) - 1}] for {len(lines)} questions, got {num_shots}")
+    if isinstance(num_questions, bool) or not isinstance(num_questions, int) or not 1 <= num_questions <= len(lines):
+        raise ValueError(
+            f"num_questions must be an integer in [1, {len(lines)}] (questions in {Path(path).name}), "
+            f"got {num_questions!r}"
+        )
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 1024:
+        raise ValueError(f"parallel must be an integer in [1, 1024], got {parallel!r}")
 
     def one(i: int, with_answer: bool) -> str:
         s = "Question: " + lines[i]["question"] + "\nAnswer:"
         return s + " " + lines[i]["answer"] if with_answer else s
 
     shots = "".join(one(i, True) + "\n\n" for i in range(num_shots))
-    items = list(range(min(num_questions, len(lines))))
+    items = list(range(num_questions))
     labels = [_answer_value(lines[i]["answer"]) for i in items]
-    client = OpenAI(base_url=_check_base_url(base_url) + "/v1", api_key="none", timeout=timeout_s)
+    client = make_client(base_url, timeout=timeout_s)  # API key: $SGLANG_API_KEY if set
 
     def ask(i: int) -> tuple[str, int]:
         r = client.completions.create(
@@ -985,7 +1006,7 @@ def run_gsm8k_openai(
         return r.choices[0].text, (r.usage.completion_tokens if r.usage else 0)
 
     tic = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
         answers = list(pool.map(ask, items))
     latency = time.perf_counter() - tic
     preds = [_answer_value(text) for text, _ in answers]
@@ -1053,7 +1074,7 @@ def _cli_bench(args) -> int:
     from kimi_cookbook.server import connect
 
     scenarios = _cli_scenarios(args)
-    results = Path(args.results or f"runs/bench-{datetime.now():%Y%m%d-%H%M%S}")
+    results = Path(args.results) if args.results else new_results_dir(prefix="bench")
     with connect(args.server, args.base_url or "") as srv:
         settings = bench_settings(
             srv,
@@ -1149,7 +1170,7 @@ def register_cli(sub) -> None:
     p.add_argument("--dataset-path", help="local ShareGPT JSON for --dataset-name random/sharegpt")
     p.add_argument("--model", help="model name to send (default: the server's)")
     p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: the server's)")
-    p.add_argument("--results", help="results folder (default: runs/bench-TIMESTAMP)")
+    p.add_argument("--results", help="results folder (default: $KIMI_COOKBOOK_RUNS or runs, /bench-TIMESTAMP)")
     p.add_argument(
         "--timeout",
         type=float,
@@ -1176,15 +1197,28 @@ def register_cli(sub) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def new_results_dir(base: str | os.PathLike = "runs", prefix: str = "bench") -> Path:
-    """A fresh, timestamped results folder under ``base`` (not created yet)."""
+RUNS_ENV = "KIMI_COOKBOOK_RUNS"
+"""Environment variable naming the default parent folder of results folders (default ``runs``)."""
+
+
+def new_results_dir(base: str | os.PathLike | None = None, prefix: str = "bench") -> Path:
+    """A fresh, empty, timestamped results folder ``BASE/PREFIX-YYYYmmdd-HHMMSS``, created here so that two runs
+    in the same second get different ones (``-2``, ``-3``, ... appended). ``base`` defaults to
+    ``$KIMI_COOKBOOK_RUNS``, else ``runs`` (relative to the working directory)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", prefix or ""):
+        raise ValueError(f"prefix {prefix!r}: use 1-64 of A-Z a-z 0-9 _ . - (a folder name)")
+    root = Path(base if base is not None else (os.environ.get(RUNS_ENV) or "runs"))
+    root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = Path(base) / f"{prefix}-{stamp}"
     n = 1
-    while path.exists():
-        n += 1
-        path = Path(base) / f"{prefix}-{stamp}-{n}"
-    return path
+    while True:
+        path = root / (f"{prefix}-{stamp}" if n == 1 else f"{prefix}-{stamp}-{n}")
+        try:
+            path.mkdir()  # atomic: only one caller gets a given name
+        except FileExistsError:
+            n += 1
+            continue
+        return path
 
 
 def _known_tokenizer(model: str | None) -> str | None:
@@ -1256,7 +1290,10 @@ def run_gsm8k_harness(
     timeout_s: float | None = 3600,
     stream: bool = True,
 ) -> GSM8KRun:
-    """Run the page's ``python3 -m sglang.test.few_shot_gsm8k`` against an SGLang server; parse its output."""
+    """Run the page's ``python3 -m sglang.test.few_shot_gsm8k`` against an SGLang server; parse its output.
+
+    Raises :class:`BenchError` (``results_dir`` = ``workdir``, which holds ``gsm8k.log``) when it exits
+    non-zero or runs past ``timeout_s``."""
     cmd = gsm8k_command(base_url, num_questions=num_questions, data_path=data_path, parallel=parallel)
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -1267,14 +1304,17 @@ def run_gsm8k_harness(
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # few_shot_gsm8k writes tmp_output_gsm8k.txt into its working directory: run it in ``workdir``
-    rc, text = _run_streaming(
-        cmd,
-        env=env,
-        log_path=work / "gsm8k.log",
-        echo=echo if stream else None,
-        timeout=timeout_s,
-        cwd=work,
-    )
+    try:
+        rc, text = _run_streaming(
+            cmd,
+            env=env,
+            log_path=work / "gsm8k.log",
+            echo=echo if stream else None,
+            timeout=timeout_s,
+            cwd=work,
+        )
+    except TimeoutError as exc:
+        raise BenchError(str(exc), work) from exc
     if rc != 0:
         raise BenchError(f"few_shot_gsm8k exited with {rc}; see {work / 'gsm8k.log'}", work)
     return GSM8KRun(
@@ -1310,7 +1350,8 @@ def run_gsm8k(
             stream=stream,
         )
     path = data_path or gsm8k_sample_path()
-    n = min(num_questions, sample_questions)
+    available = sum(1 for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip())
+    n = min(num_questions, sample_questions, available)  # 0 or less: run_gsm8k_openai names the limit
     result, text = run_gsm8k_openai(
         srv.base_url,
         srv.model,

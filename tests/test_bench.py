@@ -307,6 +307,53 @@ def test_command_rejects_bad_input(kwargs, match):
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "http://user:secret@127.0.0.1:30000",  # credentials would land in manifest.json, logs, printouts
+        "http://:secret@127.0.0.1:30000",
+        "http://a:b:c:d",  # nonsense port
+        "http://127.0.0.1:99999",  # port out of range
+        "ftp://127.0.0.1:30000",
+        "http://127.0.0.1:30000/generate",  # a path
+    ],
+)
+def test_base_url_rejects_credentials_and_nonsense(url, tmp_path):
+    with pytest.raises(ValueError, match="http://HOST:PORT") as err:
+        bench.bench_command(bench.preset("tiny")[0], base_url=url)
+    assert "secret" not in str(err.value)  # the error message does not echo the credentials
+    with pytest.raises(ValueError, match="http://HOST:PORT"):
+        bench.run_bench("tiny", base_url=url, results_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()  # nothing written, no manifest holding the URL
+    with pytest.raises(ValueError, match="http://HOST:PORT"):
+        bench.gsm8k_command(url)
+
+
+def test_base_url_normalised():
+    for url in ("http://127.0.0.1:30000", "http://127.0.0.1:30000/", "http://127.0.0.1:30000/v1"):
+        cmd = bench.bench_command(bench.preset("tiny")[0], base_url=url)
+        assert cmd[cmd.index("--base-url") + 1] == "http://127.0.0.1:30000"
+
+
+def test_new_results_dir_unique_and_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("KIMI_COOKBOOK_RUNS", str(tmp_path / "elsewhere"))
+    dirs = [bench.new_results_dir(prefix="gsm8k") for _ in range(3)]  # same second, most likely
+    assert len(set(dirs)) == 3
+    assert all(d.is_dir() and d.parent == tmp_path / "elsewhere" and d.name.startswith("gsm8k-") for d in dirs)
+    assert bench.new_results_dir(tmp_path / "b").parent == tmp_path / "b"  # an explicit base wins
+    with pytest.raises(ValueError, match="prefix"):
+        bench.new_results_dir(tmp_path, prefix="../x")
+
+
+def test_save_writes_both_files_atomically(tmp_path):
+    records = [{"name": "a", "wall_s": 1.0, "client": {"x": 1}}, {"name": "b", "wall_s": 2.0, "client": {}}]
+    bench._save(records[:1], tmp_path)
+    bench._save(records, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.jsonl"]  # no .tmp left
+    assert list(bench.load_results(tmp_path)["name"]) == ["a", "b"]
+    assert (tmp_path / "results.csv").read_text().splitlines() == ["name,wall_s", "a,1.0", "b,2.0"]
+
+
+@pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"num_prompts": 0}, r"num_prompts must be an integer in \[1, 100000\]"),
@@ -373,6 +420,81 @@ def test_gsm8k_command_points_at_base_url():
     ]
     with pytest.raises(ValueError, match=r"\[1, 1319\]"):
         bench.gsm8k_command(num_questions=5000)
+
+
+@pytest.mark.parametrize("n", [0, -1, 13, 2.5, True])
+def test_gsm8k_openai_rejects_bad_num_questions(n):
+    # validated before any request: nothing listens on port 9
+    with pytest.raises(ValueError, match=r"num_questions must be an integer in \[1, 12\]"):
+        bench.run_gsm8k_openai("http://127.0.0.1:9", "m", num_questions=n)
+
+
+@pytest.fixture
+def recording_server():
+    """A real local HTTP server that answers /get_model_info and /v1/completions and records headers."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            if self.path == "/get_model_info":
+                self._answer({"model_path": "m"})
+            else:
+                self.send_error(404)
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append((self.path, self.headers.get("Authorization")))
+            self._answer(
+                {
+                    "id": "c",
+                    "object": "text_completion",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [{"index": 0, "text": " 18", "finish_reason": "stop", "logprobs": None}],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+                }
+            )
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_gsm8k_openai_sends_sglang_api_key(recording_server, monkeypatch):
+    url, seen = recording_server
+    monkeypatch.setenv("SGLANG_API_KEY", "sk-test-key")
+    result, text = bench.run_gsm8k_openai(url, "m", num_questions=3, num_shots=1, parallel=1)
+    assert [p for p, _ in seen] == ["/v1/completions"] * 3
+    assert {auth for _, auth in seen} == {"Bearer sk-test-key"}
+    assert result["output_throughput"] > 0 and bench.parse_gsm8k(text) == pytest.approx(result, abs=1e-3)
+
+
+def test_default_client_backend_probes_get_model_info(recording_server, embedded_server):
+    url, seen = recording_server
+    assert bench.default_client_backend("attached", url) == "sglang"  # /get_model_info answers 200
+    assert seen[-1][0] == "/get_model_info"
+    assert bench.default_client_backend("attached", embedded_server.base_url) == "sglang-oai"  # 404 there
+    assert bench.default_client_backend("attached", "http://127.0.0.1:9") == "sglang-oai"  # nothing listens
 
 
 def test_real_sglang_057_capture_with_noise():
@@ -480,9 +602,12 @@ def test_cli_interrupted_run_keeps_first_scenario(embedded_server, tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 240
-        while not (out / "results.csv").exists():
+        second_log = out / "tiny-c4.log"
+        # The second scenario's log is opened after the first one's results were saved (both files), and it
+        # is non-empty once its client runs: Ctrl-C then lands while the second scenario runs.
+        while not (second_log.exists() and second_log.stat().st_size > 0):
             assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "first scenario did not finish"
+            assert time.monotonic() < deadline, "second scenario did not start"
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)  # Ctrl-C while the second scenario's client runs
         output, _ = proc.communicate(timeout=60)
@@ -493,6 +618,41 @@ def test_cli_interrupted_run_keeps_first_scenario(embedded_server, tmp_path):
     assert "interrupted; finished scenarios are kept" in output
     assert list(bench.load_results(out)["name"]) == ["tiny-c1"]
     assert (out / "tiny-c4.log").exists()  # the second scenario had started
+
+
+def test_cli_timeout_keeps_results_and_exits_1(embedded_server, tmp_path, monkeypatch, capsys):
+    from kimi_cookbook.cli import main
+
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("KIMI_COOKBOOK_RUNS", str(runs))  # the default results folder goes here
+    argv = [
+        "bench",
+        "--base-url",
+        embedded_server.base_url,
+        "--tokenizer",
+        str(embedded_server.tokenizer_path),
+        "--preset",
+        "tiny",
+        "--quiet",
+        "--timeout",
+        "0.5",  # the client cannot even finish importing in that time: a real timeout
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "ran past 0.5 s and was stopped" in err and "tiny-c1" in err
+    (results,) = runs.iterdir()
+    assert results.name.startswith("bench-")
+    assert f"finished scenarios are kept in {results}" in err
+    assert (results / "manifest.json").is_file() and (results / "tiny-c1.log").is_file()
+    assert not (results / "results.jsonl").exists()  # no scenario finished
+
+
+def test_gsm8k_harness_timeout_raises_bench_error(embedded_server, tmp_path):
+    work = tmp_path / "work"
+    with pytest.raises(bench.BenchError, match="ran past 0.3 s") as err:
+        bench.run_gsm8k_harness(embedded_server.base_url, num_questions=1, workdir=work, timeout_s=0.3, stream=False)
+    assert err.value.results_dir == work
+    assert (work / "gsm8k.log").read_text().startswith("$ python3 -m sglang.test.few_shot_gsm8k")
 
 
 def test_cli_compare_prints_ratios_and_plots(tmp_path, capsys):
