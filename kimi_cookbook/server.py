@@ -20,7 +20,19 @@ The child runs in its own process group with its output in a log file. Readiness
 with a progress bar and a timeout; a child that exits or does not get ready in time raises
 :class:`ServerStartError` carrying the log's last lines. Stopping sends SIGTERM to the whole group and
 SIGKILL after a grace period; it runs on leaving the ``with`` block (also on an exception or
-KeyboardInterrupt), at interpreter exit, and -- on Linux -- the child gets SIGTERM if its parent dies.
+KeyboardInterrupt), at interpreter exit, and -- on Linux -- the child gets SIGKILL if its parent dies.
+
+Parent-death signal, its limits: Linux's ``PR_SET_PDEATHSIG`` fires when the *thread* that forked the
+child exits, not the process. Launching from the main thread (scripts, Jupyter cells, the CLI) ties the
+server to the process. A launch from any other thread is handed to one long-lived daemon thread of this
+module, which forks there, so a short-lived worker thread that returns does not take the server down
+with it. It is set with ``preexec_fn``, which Python documents as unsafe when other threads are running
+(the forked child could deadlock on a lock held at fork time before it execs); ours only calls an
+already-loaded ``prctl`` and allocates nothing, and the tests launch from threads and notebooks.
+
+Readiness also checks *who* answers: the port is checked free and released before the child binds it,
+so another server could take it in between. A launched server is ready only when ``/v1/models`` lists
+the model it was started with; a foreign server on the port is named in the error.
 
 We do not use ``sglang.utils.launch_server_cmd`` / ``wait_for_server``: in SGLang 0.5.7 the first splits
 the command on spaces (an ``ENV=1`` prefix is not understood) and the second polls ``/v1/models``
@@ -75,11 +87,27 @@ SGLANG_KNOBS = (
 
 
 class ServerStartError(RuntimeError):
-    """The server process exited, or was not ready in time. ``log_tail`` holds the log's last lines."""
+    """The server process exited, or was not ready in time. ``log_tail`` holds the log's last lines.
 
-    def __init__(self, message: str, log_tail: str = "", log_path: str | None = None):
+    For a launched server, ``pid`` is the child's pid (it leads its own process group, already stopped
+    when this is raised), ``argv`` its command line and ``env`` the variables added to its environment.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        log_tail: str = "",
+        log_path: str | None = None,
+        *,
+        pid: int | None = None,
+        argv: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.log_tail = log_tail
         self.log_path = log_path
+        self.pid = pid
+        self.argv = list(argv or [])
+        self.env = dict(env or {})
         if log_tail:
             where = f" ({log_path})" if log_path else ""
             message = f"{message}\n--- last lines of the server log{where} ---\n{log_tail}"
@@ -138,8 +166,8 @@ def normalize_base_url(base_url: str) -> str:
     return url
 
 
-def _http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """(status, body); status 0 when nothing answers."""
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """``GET url`` -> (status, body); status 0 when nothing answers. Never raises for HTTP errors."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             return resp.status, resp.read()
@@ -149,23 +177,39 @@ def _http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return 0, b""
 
 
+_http_get = http_get  # the old private name, kept for callers that import it
+
+
 def list_models(base_url: str, timeout: float = 10.0) -> list[str]:
     """Model ids from ``GET {base_url}/v1/models``."""
-    status, body = _http_get(f"{normalize_base_url(base_url)}/v1/models", timeout)
+    status, body = http_get(f"{normalize_base_url(base_url)}/v1/models", timeout)
     if status != 200:
         raise ServerStartError(f"GET {base_url}/v1/models answered {status or 'nothing'}")
     return [m["id"] for m in json.loads(body).get("data", [])]
 
 
-def _ready(base_url: str, health: bool) -> tuple[bool, str]:
+def _model_ids(body: bytes) -> list[str] | None:
+    try:
+        return [str(m["id"]) for m in json.loads(body).get("data", [])]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _ready(base_url: str, health: bool, model: str | None = None) -> tuple[bool, str]:
     """Readiness: ``/v1/models`` answers 200 and, with ``health``, ``/health`` answers 200 or 404.
 
     ``/health`` is SGLang's: 503 until warm-up is done. A server without it (404) is judged by
-    ``/v1/models`` alone.
+    ``/v1/models`` alone. With ``model``, ``/v1/models`` must list that id: a server that lists others
+    is a foreign one on our port (state starts with "foreign server").
     """
-    status, _ = _http_get(f"{base_url}/v1/models", timeout=5.0)
+    status, body = http_get(f"{base_url}/v1/models", timeout=5.0)
     if status != 200:
         return False, f"/v1/models: {status or 'no answer'}"
+    if model is not None:
+        ids = _model_ids(body)
+        if ids is None or model not in ids:
+            shown = "an unreadable model list" if ids is None else f"models {ids}"
+            return False, f"foreign server at {base_url}: /v1/models lists {shown}, not {model!r}"
     if health:
         hstatus, _ = _http_get(f"{base_url}/health", timeout=10.0)
         if hstatus not in (200, 404):
@@ -206,7 +250,7 @@ class Server:
     def running(self) -> bool:
         """True while the launched process lives (attached: while ``/v1/models`` answers)."""
         if self.process is None:
-            return _http_get(f"{self.base_url}/v1/models", 5.0)[0] == 200
+            return http_get(f"{self.base_url}/v1/models", 5.0)[0] == 200
         return self.process.poll() is None
 
     def models(self) -> list[str]:
@@ -252,7 +296,8 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _stop_group(proc: subprocess.Popen, grace_s: float) -> None:
+def _stop_group(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM to ``proc``'s process group (it must lead one), SIGKILL after ``grace_s``; reaps it."""
     pgid = proc.pid  # start_new_session=True: the child leads its own group
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -303,6 +348,59 @@ def _parent_death_signal_fn():
     return _set
 
 
+def _popen(argv: list[str], log_fh, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=log_fh,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+        preexec_fn=_parent_death_signal_fn(),  # noqa: PLW1509
+    )
+
+
+_SPAWNER: tuple[threading.Thread, object] | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawner_loop(jobs) -> None:
+    while True:
+        args, box, done = jobs.get()
+        try:
+            box.append(_popen(*args))
+        except BaseException as exc:  # handed back to the caller's thread
+            box.append(exc)
+        done.set()
+
+
+def _popen_tied_to_process(argv: list[str], log_fh, env: dict[str, str]) -> subprocess.Popen:
+    """Popen from a thread that lives as long as the process, so PR_SET_PDEATHSIG means "the process".
+
+    The main thread is such a thread. Any other caller hands the fork to one daemon thread of this
+    module (daemon threads are never joined: it ends with the process).
+    """
+    global _SPAWNER
+    if threading.current_thread() is threading.main_thread():
+        return _popen(argv, log_fh, env)
+    import queue
+
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None or not _SPAWNER[0].is_alive():
+            jobs: queue.SimpleQueue = queue.SimpleQueue()
+            thread = threading.Thread(target=_spawner_loop, args=(jobs,), name="kimi-cookbook-spawner", daemon=True)
+            thread.start()
+            _SPAWNER = (thread, jobs)
+        jobs = _SPAWNER[1]
+    box: list = []
+    done = threading.Event()
+    jobs.put(((argv, log_fh, env), box, done))
+    done.wait()
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
 # --- launching --------------------------------------------------------------------------------------
 def _default_log_path(kind: str, port: int) -> Path:
     from kimi_cookbook.tiny_model import cache_root
@@ -322,6 +420,12 @@ def _check_timeout(timeout_s) -> float:
     return value
 
 
+_FOREIGN_HINT = (
+    "; another server took the port between the free-port check and the launch: "
+    "stop it, pick another port, or pass port=0"
+)
+
+
 def _wait_ready(
     base_url: str,
     *,
@@ -331,8 +435,12 @@ def _wait_ready(
     log_path: str | None = None,
     what: str = "server",
     progress: bool = True,
+    model: str | None = None,
 ) -> float:
-    """Poll until ready; returns seconds waited. Raises ServerStartError on exit or timeout."""
+    """Poll until ready; returns seconds waited. Raises ServerStartError on exit or timeout.
+
+    With ``model``, a server whose ``/v1/models`` does not list it is not ready (see :func:`_ready`).
+    """
     from tqdm.auto import tqdm
 
     start = time.monotonic()
@@ -347,19 +455,21 @@ def _wait_ready(
     ) as bar:
         while True:
             if proc is not None and proc.poll() is not None:
+                hint = _FOREIGN_HINT if state.startswith("foreign server") else ""
                 raise ServerStartError(
                     f"{what} exited with code {proc.returncode} before it was ready "
-                    f"({state}, {time.monotonic() - start:.1f} s)",
+                    f"({state}, {time.monotonic() - start:.1f} s){hint}",
                     _tail(log_path, LOG_TAIL_LINES),
                     log_path,
                 )
-            ok, state = _ready(base_url, health)
+            ok, state = _ready(base_url, health, model)
             if ok:
                 return time.monotonic() - start
             elapsed = time.monotonic() - start
             if elapsed >= timeout_s:
+                hint = _FOREIGN_HINT if state.startswith("foreign server") else ""
                 raise ServerStartError(
-                    f"{what} at {base_url} was not ready after {timeout_s:g} s (last check: {state})",
+                    f"{what} at {base_url} was not ready after {timeout_s:g} s (last check: {state}){hint}",
                     _tail(log_path, LOG_TAIL_LINES),
                     log_path,
                 )
@@ -390,15 +500,7 @@ def _spawn(
     with open(log, "ab") as fh:
         fh.write(f"$ {command}\n".encode())
         fh.flush()
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_parent_death_signal_fn(),  # noqa: PLW1509
-        )
+        proc = _popen_tied_to_process(argv, fh, env)
     srv = Server(
         base_url=base_url,
         model=model,
@@ -421,9 +523,12 @@ def _spawn(
             log_path=str(log),
             what=f"{kind} server (pid {proc.pid})",
             progress=progress,
+            model=model,
         )
-    except BaseException:  # timeout, dead child, KeyboardInterrupt: never leave the child behind
+    except BaseException as exc:  # timeout, dead child, KeyboardInterrupt: never leave the child behind
         srv.stop(grace_s=5.0)
+        if isinstance(exc, ServerStartError):
+            exc.pid, exc.argv, exc.env = proc.pid, list(argv), dict(env_add)
         raise
     return srv
 
@@ -477,7 +582,12 @@ def launch_embedded(
     n_ctx: int = 4096,
     progress: bool = True,
 ) -> Server:
-    """Start llama.cpp's OpenAI server (llama-cpp-python) on the tiny local model; wait until ready."""
+    """Start llama.cpp's OpenAI server (llama-cpp-python) on the tiny local model; wait until ready.
+
+    Ready: ``/v1/models`` lists the tiny model's name (a foreign server on the port is an error). The
+    child is stopped when the process ends, even by SIGKILL (Linux parent-death signal, tied to the
+    process as the module docstring explains; launch from the main thread where you can).
+    """
     timeout_s = _check_timeout(timeout_s)
     try:
         import llama_cpp  # noqa: F401
@@ -521,7 +631,9 @@ def launch_sglang(
 
     ``knobs`` go to :func:`kimi_cookbook.selector.build_launch_spec` (``model``, ``tp``,
     ``tool_call_parser``, ``context_length``, ...). The selector's environment (on AMD
-    ``SGLANG_ROCM_FUSED_DECODE_MLA=0``) is added to the child's.
+    ``SGLANG_ROCM_FUSED_DECODE_MLA=0``) is added to the child's. Ready also needs ``/v1/models`` to
+    list the served model (``--served-model-name`` or the model path). Parent-death signal: as for
+    :func:`launch_embedded` (see the module docstring for its per-thread limit).
     """
     from kimi_cookbook.selector import build_launch_spec
 
@@ -529,13 +641,13 @@ def launch_sglang(
     port = check_port(port, host)
     spec = build_launch_spec(hardware, host=host, port=port, **knobs)
     argv = spec.argv(python)
-    model = spec.option("--model-path") or ""
+    model_path = spec.option("--model-path") or ""
     return _spawn(
         argv,
         kind="sglang",
         base_url=f"http://{host}:{port}",
-        model=model,
-        tokenizer_path=spec.option("--tokenizer-path") or model,
+        model=spec.option("--served-model-name") or model_path,  # the id SGLang lists in /v1/models
+        tokenizer_path=spec.option("--tokenizer-path") or model_path,
         command=spec.to_shell(),
         env_add=dict(spec.env),
         log_path=log_path,
@@ -588,6 +700,11 @@ def connect(backend: str = "embedded", base_url: str = "", **kw) -> Server:
     Use it as a context manager: the launched server stops on leaving the block. Keyword arguments go
     to :func:`attach`, :func:`launch_embedded` or :func:`launch_sglang`; SGLang-only knobs
     (``hardware``, ``tp``, ...) are ignored by the other two, so one notebook cell serves all cases.
+
+    A launched server gets SIGKILL if this process dies (Linux ``PR_SET_PDEATHSIG``). That signal is
+    per thread: call this from the main thread (scripts and Jupyter cells run there); calls from other
+    threads fork from a long-lived helper thread instead, so the server still lives as long as the
+    process, not as long as the calling thread.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

@@ -296,7 +296,9 @@ def ensure_tiny_model(cache_dir: str | os.PathLike | None = None, *, force: bool
 
     ``cache_dir`` overrides the folder (default ``cache_root() / "tiny-model"``); ``force`` rebuilds.
     The build goes to a temporary folder that is renamed into place, so a crash never leaves a
-    half-written model behind, and two processes building at once both end with a complete one.
+    half-written model behind. Two processes building at once both end with a complete one: the
+    move into place is serialized by a lock file, and a build that finds a complete model already
+    there discards itself instead of removing it (POSIX ``fcntl.flock``).
     """
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "tiny-model"
     model = _paths(root)
@@ -317,15 +319,38 @@ def ensure_tiny_model(cache_dir: str | os.PathLike | None = None, *, force: bool
         (staged.hf_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         save_file(sd, str(staged.hf_dir / "model.safetensors"), metadata={"format": "pt"})
         _write_gguf(staged.gguf_path, staged.hf_dir, sd, vocab)
-        (tmp / "recipe.json").write_text(json.dumps({"recipe": RECIPE_VERSION, "name": TINY_MODEL_NAME}))
-        if root.exists():
-            shutil.rmtree(root, ignore_errors=True)
-        try:
-            os.replace(tmp, root)
-        except OSError:  # another process won the race: use its copy
-            if not _is_complete(model):
-                raise
+        stamp = {"recipe": RECIPE_VERSION, "name": TINY_MODEL_NAME, "build": tmp.name}  # which build won
+        (tmp / "recipe.json").write_text(json.dumps(stamp))
+        _install(tmp, root, replace_complete=force)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return model
+
+
+def _install(staged: Path, root: Path, *, replace_complete: bool) -> bool:
+    """Move the finished build ``staged`` to ``root``; True if it was used, False if discarded.
+
+    Runs under an exclusive lock file next to ``root``, so concurrent builders take turns here. If
+    ``root`` already holds a complete model (another process finished first), the staged build is
+    discarded unless ``replace_complete`` (``force``). An incomplete ``root`` is first renamed aside
+    and then removed, so nothing ever deletes a model that another process has just put in place.
+    """
+    import fcntl
+
+    lock_path = root.parent / f".{root.name}.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not replace_complete and _is_complete(_paths(root)):
+                return False
+            trash = None
+            if root.exists() or root.is_symlink():
+                trash = Path(tempfile.mkdtemp(prefix=f".{root.name}-old-", dir=root.parent))
+                os.replace(root, trash / "old")
+            os.replace(staged, root)
+            if trash is not None:
+                shutil.rmtree(trash, ignore_errors=True)
+            return True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

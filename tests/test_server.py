@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +51,24 @@ def _wait_gone(pid: int, timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def _kill_leftovers(proc: subprocess.Popen | None, server_pid: int | None = None) -> None:
+    """Test cleanup: SIGKILL ``proc`` and the server's process group if they still run, then reap."""
+    if server_pid is not None and (_alive(server_pid) or _group_members(server_pid)):
+        try:
+            os.killpg(server_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if proc is not None:
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            proc.communicate(timeout=30)
+        except (subprocess.TimeoutExpired, ValueError):
+            pass
+    if server_pid is not None:
+        _wait_gone(server_pid, timeout=10)
 
 
 def _wait_file(path: Path, proc: subprocess.Popen, timeout: float = 120.0) -> str:
@@ -174,24 +193,33 @@ def test_sglang_that_dies_shows_its_log_tail(tmp_path):
 
 def test_timeout_stops_the_process(tmp_path):
     log = tmp_path / "slow.log"
-    before = set(_llama_pids())
-    with pytest.raises(ServerStartError, match="not ready after 0.05 s"):
+    with pytest.raises(ServerStartError, match="not ready after 0.05 s") as info:
         ks.launch_embedded(timeout_s=0.05, log_path=log, progress=False)
-    started = set(_llama_pids(str(log.parent))) - before
-    assert all(_wait_gone(pid) for pid in started)
+    err = info.value
+    assert err.pid is not None and f"(pid {err.pid})" in str(err)
+    assert err.argv[1:3] == ["-m", "llama_cpp.server"] and err.env == {}
+    # launch_embedded has stopped it before raising: the process and its group are gone already
+    assert not _alive(err.pid) and not _group_members(err.pid)
+    assert log.read_text().startswith("$ python3 -m llama_cpp.server")
 
 
-def _llama_pids(marker: str = "") -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if "llama_cpp.server" in cmd and marker in cmd:
-                pids.append(int(entry.name))
-    return pids
+def test_foreign_server_on_the_port_is_not_ready(embedded_server):
+    """Another server answering /v1/models on our port (the port-race case) is not taken for ours."""
+    ok, state = ks._ready(embedded_server.base_url, health=False, model=embedded_server.model)
+    assert ok and state == "ready"
+    ok, state = ks._ready(embedded_server.base_url, health=False, model="moonshotai/Kimi-Linear-48B-A3B-Instruct")
+    assert not ok
+    assert state.startswith(f"foreign server at {embedded_server.base_url}") and "kimi-cookbook-tiny" in state
+    with pytest.raises(
+        ServerStartError, match="was not ready after 1 s .*foreign server.*another server took the port"
+    ):
+        ks._wait_ready(embedded_server.base_url, timeout_s=1, health=False, model="not-the-tiny-model", progress=False)
+    assert embedded_server.running
+
+
+def test_http_get_public_and_old_names():
+    assert ks._http_get is ks.http_get and callable(ks._stop_group)
+    assert ks.http_get(f"http://127.0.0.1:{ks.free_port()}/v1/models", timeout=2) == (0, b"")
 
 
 # --- no orphans ---------------------------------------------------------------------------------------
@@ -222,31 +250,86 @@ def _run_script(tmp_path: Path, mode: str) -> tuple[subprocess.Popen, int]:
         text=True,
         cwd=REPO,
     )
-    return proc, int(_wait_file(pidfile, proc))
+    try:
+        return proc, int(_wait_file(pidfile, proc))
+    except BaseException:
+        _kill_leftovers(proc)  # the server (if any) dies with it: parent-death signal
+        raise
 
 
 def test_no_orphan_after_code_raises(tmp_path):
     proc, pid = _run_script(tmp_path, "raise")
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 1 and "the notebook code failed" in out
-    assert _wait_gone(pid), f"server {pid} outlived the script that raised"
+    try:
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 1 and "the notebook code failed" in out
+        assert _wait_gone(pid), f"server {pid} outlived the script that raised"
+    finally:
+        _kill_leftovers(proc, pid)
 
 
 def test_no_orphan_after_keyboard_interrupt(tmp_path):
     proc, pid = _run_script(tmp_path, "sigint")
-    assert _alive(pid)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    assert "KeyboardInterrupt" in out
-    assert _wait_gone(pid), f"server {pid} outlived a KeyboardInterrupt"
+    try:
+        assert _alive(pid)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        assert "KeyboardInterrupt" in out
+        assert _wait_gone(pid), f"server {pid} outlived a KeyboardInterrupt"
+    finally:
+        _kill_leftovers(proc, pid)
 
 
 def test_no_orphan_when_owner_is_killed(tmp_path):
     """SIGKILL gives the owner no chance to clean up: the child's parent-death signal ends it."""
     proc, pid = _run_script(tmp_path, "sigkill")
-    proc.kill()
-    proc.wait(timeout=30)
-    assert _wait_gone(pid), f"server {pid} outlived its SIGKILLed owner"
+    try:
+        proc.kill()
+        proc.wait(timeout=30)
+        assert _wait_gone(pid), f"server {pid} outlived its SIGKILLed owner"
+    finally:
+        _kill_leftovers(proc, pid)
+
+
+THREAD_SCRIPT = """
+import os, signal, sys, threading, time
+from pathlib import Path
+from kimi_cookbook.server import launch_embedded
+pidfile = Path(sys.argv[1])
+box = []
+worker = threading.Thread(target=lambda: box.append(launch_embedded(progress=False)))
+worker.start()
+worker.join()  # the thread that asked for the launch is gone now
+srv = box[0]
+time.sleep(1.5)
+print("alive after the launching thread ended:", srv.running, flush=True)
+pidfile.write_text(str(srv.pid))
+time.sleep(300)  # until SIGKILLed by the test
+"""
+
+
+def test_launch_from_a_worker_thread_lives_with_the_process(tmp_path):
+    """PR_SET_PDEATHSIG fires when the forking *thread* ends: a launch from a short-lived thread must
+    still live after that thread ends, and still die when the process is SIGKILLed."""
+    script = tmp_path / "thread_owner.py"
+    script.write_text(textwrap.dedent(THREAD_SCRIPT))
+    pidfile = tmp_path / "server.pid"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(pidfile)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+    pid = None
+    try:
+        pid = int(_wait_file(pidfile, proc))
+        assert _alive(pid)
+        proc.kill()
+        out, _ = proc.communicate(timeout=30)
+        assert "alive after the launching thread ended: True" in out, out
+        assert _wait_gone(pid), f"server {pid} outlived its SIGKILLed owner"
+    finally:
+        _kill_leftovers(proc, pid)
 
 
 def test_no_orphan_after_notebook_raises(tmp_path):
@@ -333,19 +416,23 @@ def test_cli_serve_runs_until_ctrl_c():
         text=True,
         cwd=REPO,
     )
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "Ctrl-C stops it." in line or len(lines) > 50:
-            break
-    text = "".join(lines)
-    assert "$ python3 -m llama_cpp.server" in text and f"--port {port}" in text, text
-    pid = int(text.split("(pid ", 1)[1].split(")", 1)[0])
-    assert ks.list_models(f"http://127.0.0.1:{port}") == ["kimi-cookbook-tiny"]
-    proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0 and "stopping" in rest
-    assert _wait_gone(pid)
+    pid = None
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C stops it." in line or len(lines) > 50:
+                break
+        text = "".join(lines)
+        assert "$ python3 -m llama_cpp.server" in text and f"--port {port}" in text, text
+        pid = int(text.split("(pid ", 1)[1].split(")", 1)[0])
+        assert ks.list_models(f"http://127.0.0.1:{port}") == ["kimi-cookbook-tiny"]
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "stopping" in rest
+        assert _wait_gone(pid)
+    finally:
+        _kill_leftovers(proc, pid)
 
 
 def test_cli_serve_busy_port_is_one_line_error():
@@ -365,16 +452,127 @@ def test_cli_serve_busy_port_is_one_line_error():
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize(("hardware", "expected"), [("mi300x", "0"), ("h200", "unset")])
-def test_sglang_child_gets_the_selector_env_and_argv(tmp_path, hardware, expected):
-    """The child's real environment and argv, seen by a stand-in interpreter that prints them and exits."""
-    probe = tmp_path / "python-probe"
-    probe.write_text('#!/bin/sh\necho "MLA=${SGLANG_ROCM_FUSED_DECODE_MLA:-unset}"\necho "ARGV=$*"\nexit 3\n')
-    probe.chmod(0o755)
-    with pytest.raises(ServerStartError, match="exited with code 3") as info:
-        ks.launch_sglang(hardware, python=str(probe), log_path=tmp_path / "s.log", timeout_s=60, progress=False)
-    tail = info.value.log_tail
-    assert f"MLA={expected}" in tail
-    argv_line = next(line for line in tail.splitlines() if line.startswith("ARGV="))
-    assert argv_line.startswith("ARGV=-m sglang.launch_server --model-path moonshotai/Kimi-Linear-48B-A3B-Instruct")
-    assert "--host 127.0.0.1 --port " in argv_line and "--trust-remote-code" in argv_line
+def _watch_environ(port: int, found: dict, stop: threading.Event) -> None:
+    """Read /proc/<pid>/environ of the SGLang child listening-to-be on ``port`` while it lives."""
+    marker = f"--port\0{port}\0".encode()
+    while not stop.is_set() and "environ" not in found:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+                if b"sglang.launch_server" in cmd and marker in cmd:
+                    environ = (entry / "environ").read_bytes()
+                    found.update(
+                        pid=int(entry.name),
+                        environ=dict(kv.split(b"=", 1) for kv in environ.split(b"\0") if b"=" in kv),
+                        argv=[a.decode() for a in cmd.rstrip(b"\0").split(b"\0")],
+                    )
+                    break
+            except OSError:
+                continue
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(("hardware", "expected"), [("mi300x", b"0"), ("h200", None)])
+def test_sglang_child_gets_the_selector_env_and_argv(tmp_path, monkeypatch, hardware, expected):
+    """The real SGLang launcher with the real interpreter (it fails on this GPU-less machine after a
+    couple of seconds): its live process's environment and argv, read from /proc while it runs."""
+    monkeypatch.delenv("SGLANG_ROCM_FUSED_DECODE_MLA", raising=False)
+    port = ks.free_port()
+    found: dict = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_environ, args=(port, found, stop), daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(ServerStartError, match="exited with code") as info:
+            ks.launch_sglang(hardware, port=port, log_path=tmp_path / "s.log", timeout_s=120, progress=False)
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+    err = info.value
+    assert "environ" in found, "never saw the SGLang child in /proc"
+    assert found["pid"] == err.pid and not _alive(err.pid)
+    assert found["environ"].get(b"SGLANG_ROCM_FUSED_DECODE_MLA") == expected
+    assert err.env == ({"SGLANG_ROCM_FUSED_DECODE_MLA": "0"} if expected else {})
+    argv = found["argv"]
+    assert argv == err.argv and argv[0] == sys.executable
+    assert argv[1:5] == ["-m", "sglang.launch_server", "--model-path", "moonshotai/Kimi-Linear-48B-A3B-Instruct"]
+    joined = " ".join(argv)
+    assert "--host 127.0.0.1 --port " in joined and "--trust-remote-code" in joined
+    head = (tmp_path / "s.log").read_text().splitlines()[0]
+    assert head.startswith("$ SGLANG_ROCM_FUSED_DECODE_MLA=0 python3 -m sglang" if expected else "$ python3 -m sglang")
+
+
+# --- the tiny model's cache -----------------------------------------------------------------------------
+BUILD_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from kimi_cookbook.tiny_model import ensure_tiny_model
+cache, go = Path(sys.argv[1]), Path(sys.argv[2])
+while not go.exists():  # both builders start together
+    time.sleep(0.01)
+model = ensure_tiny_model(cache)
+print("build:", json.loads((model.root / "recipe.json").read_text())["build"], flush=True)
+from llama_cpp import Llama
+llm = Llama(model_path=str(model.gguf_path), n_ctx=64, verbose=False)
+print("tokens:", len(llm.tokenize(b"Hello world")), flush=True)
+"""
+
+
+def test_two_concurrent_builds_both_end_with_a_complete_model(tmp_path):
+    """Two processes build the tiny model into the same fresh cache at once; both load it, and so do we."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from kimi_cookbook.tiny_model import _is_complete, _paths
+
+    cache, go = tmp_path / "cache" / "tiny-model", tmp_path / "go"
+    script = tmp_path / "build.py"
+    script.write_text(textwrap.dedent(BUILD_SCRIPT))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(cache), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO,
+        )
+        for _ in range(2)
+    ]
+    try:
+        time.sleep(1.0)  # let both import first
+        go.touch()
+        outs = [p.communicate(timeout=240)[0] for p in procs]
+    finally:
+        for p in procs:
+            _kill_leftovers(p)
+    for p, out in zip(procs, outs, strict=True):
+        assert p.returncode == 0, out[-3000:]
+        assert "tokens:" in out
+    model = _paths(cache)
+    assert _is_complete(model)
+    # Both got the same build, the one still in place: the second finished build discarded itself
+    # instead of replacing the model the first had just installed.
+    final = json.loads((cache / "recipe.json").read_text())["build"]
+    assert [out.split("build: ", 1)[1].split()[0] for out in outs] == [final, final]
+    assert sorted(x.name for x in cache.parent.iterdir() if x.name.startswith(".tiny-model-")) == []
+    tok = AutoTokenizer.from_pretrained(model.tokenizer_path)
+    lm = AutoModelForCausalLM.from_pretrained(model.hf_dir)
+    assert lm.config.vocab_size == len(tok) and tok.chat_template
+
+
+def test_install_keeps_a_complete_model_and_discards_the_new_build(tmp_path):
+    """The check made under the lock: a finished build never replaces (deletes) a complete model."""
+    from kimi_cookbook.tiny_model import _install, _is_complete, _paths, ensure_tiny_model
+
+    root = tmp_path / "tiny-model"
+    ensure_tiny_model(root)
+    gguf_before = (root / "recipe.json").read_text(), _paths(root).gguf_path.stat().st_ino
+    staged = ensure_tiny_model(tmp_path / "other").root
+    assert _install(staged, root, replace_complete=False) is False
+    assert ((root / "recipe.json").read_text(), _paths(root).gguf_path.stat().st_ino) == gguf_before
+    assert staged.is_dir()  # not moved: the caller removes its own temporary build
+    # an incomplete model (here: no stamp) is replaced, and force replaces a complete one
+    (root / "recipe.json").unlink()
+    assert _install(staged, root, replace_complete=False) is True and _is_complete(_paths(root))
+    assert not staged.exists() and not any(p.name.startswith(".tiny-model-") for p in tmp_path.iterdir())
