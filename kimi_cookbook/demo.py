@@ -9,6 +9,7 @@ parameters), so they attach to this one server instead of starting their own.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[s
     run_dir = Path(run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     started = time.perf_counter()
     print(f"running {len(notebooks)} notebooks into {run_dir}/", flush=True)
+    # benchmark notebooks put their result folders under $KIMI_COOKBOOK_RUNS: keep them in this run's folder
+    os.environ.setdefault("KIMI_COOKBOOK_RUNS", str((run_dir / "results").resolve()))
     with connect("embedded", base_url=base_url) as srv:
         if srv.command:
             print(f"$ {srv.command}")

@@ -14,3 +14,19 @@ def embedded_server():
 
     with connect("embedded", progress=False, timeout_s=180) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session", autouse=True)
+def results_outside_the_tree(tmp_path_factory):
+    """Notebooks and the bench CLI write result folders under $KIMI_COOKBOOK_RUNS (default ./runs next to
+    the notebook); keep the tests' ones in pytest's temporary folder, not in notebooks/runs/."""
+    import os
+
+    folder = tmp_path_factory.mktemp("runs")
+    old = os.environ.get("KIMI_COOKBOOK_RUNS")
+    os.environ["KIMI_COOKBOOK_RUNS"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("KIMI_COOKBOOK_RUNS", None)
+    else:
+        os.environ["KIMI_COOKBOOK_RUNS"] = old
