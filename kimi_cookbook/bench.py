@@ -36,7 +36,6 @@ import json
 import math
 import os
 import re
-import shlex
 import subprocess
 import sys
 import time
@@ -395,7 +394,9 @@ def bench_command(
 
 def display_command(cmd: list[str]) -> str:
     """``cmd`` for a terminal: ``python3`` for the interpreter, every argument shell-quoted."""
-    return shlex.join(["python3", *cmd[1:]])
+    from kimi_cookbook.server import display_command as render
+
+    return render(["python3", *cmd[1:]])
 
 
 class BenchError(RuntimeError):

@@ -566,10 +566,12 @@ def embedded_argv(
     ]
 
 
-def _display_command(argv: list[str], env: dict[str, str]) -> str:
+def display_command(argv: list[str], env: dict[str, str] | None = None) -> str:
+    """``argv`` as one terminal line: ``python3`` for this interpreter, env prefix, every word shell-quoted."""
     shown = ["python3" if i == 0 and a == sys.executable else a for i, a in enumerate(argv)]
-    prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in env.items())
+    prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in (env or {}).items())
     return prefix + shlex.join(shown)
+
 
 
 def launch_embedded(
@@ -606,7 +608,7 @@ def launch_embedded(
         base_url=f"http://{host}:{port}",
         model=tiny.name,
         tokenizer_path=tiny.tokenizer_path,
-        command=_display_command(argv, {}),
+        command=display_command(argv),
         env_add={},
         log_path=log_path,
         port=port,
