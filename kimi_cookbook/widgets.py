@@ -77,7 +77,13 @@ class CommandSelector:
         self.output = W.HTML()
         self.output.add_class("kimi-command")
         rows.append(W.HBox([W.HTML("<b>Run this Command:</b>", layout=_TITLE_LAYOUT), self.output]))
-        self.widget = W.VBox(rows[:-1] + [self.advanced_box, rows[-1]])
+        # the page's accent colour for the chosen button (ipywidgets marks it with the mod-active class)
+        style = W.HTML(
+            "<style>.kimi-selector .widget-toggle-button.mod-active"
+            "{background:#D45D44;color:#fff;border-color:#D45D44}</style>"
+        )
+        self.widget = W.VBox([style] + rows[:-1] + [self.advanced_box, rows[-1]])
+        self.widget.add_class("kimi-selector")
         self._refresh()
 
     # --- state -------------------------------------------------------------------------------------
