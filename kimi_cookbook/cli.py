@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "kimi_cookbook.bench",  # bench, compare
     "kimi_cookbook.capacity",  # plan
     "kimi_cookbook.checks",  # check-notebook, index
+    "kimi_cookbook.smoke",  # smoke, tiny-model
 ]
 
 

@@ -16,6 +16,7 @@ import argparse
 import copy
 import re
 import shlex
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from kimi_cookbook import MODEL_ID
@@ -196,12 +197,30 @@ def _text(name: str, value) -> str:
     return value
 
 
-def _check_weights_fit(gpu, tp: int) -> None:
-    """Each GPU holds its shard of the bf16 weights (plus replicated parts), counted by the capacity planner."""
+def local_model_config(model: str):
+    """The capacity planner's config for a local model folder (``model``/config.json), else ``None``.
+
+    A hub id (the page's model) or a folder whose config.json is not a Kimi-Linear one gives ``None``: the
+    checks then use the published Kimi-Linear-48B-A3B-Instruct config.
+    """
+    from kimi_cookbook.capacity import load_model_config
+
+    folder = Path(model).expanduser()
+    if not (folder / "config.json").is_file():
+        return None
+    try:
+        return load_model_config(folder)
+    except ValueError:
+        return None
+
+
+def _check_weights_fit(gpu, tp: int, config=None) -> None:
+    """Each GPU holds its shard of the bf16 weights (plus replicated parts), counted by the capacity planner
+    for ``config`` (the served model's own config; default the published 48B one)."""
     from kimi_cookbook.capacity import weight_bytes
 
     def shard(n: int) -> int:
-        return weight_bytes(tp=n)["per_gpu"]
+        return weight_bytes(config, tp=n)["per_gpu"]
 
     if shard(tp) >= gpu.usable_memory_bytes:
         fits = [n for n in (1, 2, 4, 8) if shard(n) < gpu.usable_memory_bytes]
@@ -229,10 +248,12 @@ def build_launch_spec(
     gpu = get_gpu(hardware)
     model = _text("model", model)
     tp = gpu.default_tp if tp is None else _positive_int("tp", tp, MAX_TP)
-    if NUM_HEADS % tp:
-        allowed = [n for n in range(1, MAX_TP + 1) if NUM_HEADS % n == 0]
-        raise ValueError(f"tp={tp} does not divide the model's {NUM_HEADS} attention heads; use one of {allowed}")
-    _check_weights_fit(gpu, tp)
+    config = local_model_config(model)  # a local folder: check against the served model, not the 48B one
+    heads = config.num_attention_heads if config is not None else NUM_HEADS
+    if heads % tp:
+        allowed = [n for n in range(1, MAX_TP + 1) if heads % n == 0]
+        raise ValueError(f"tp={tp} does not divide the model's {heads} attention heads; use one of {allowed}")
+    _check_weights_fit(gpu, tp, config)
     if tool_call_parser is not None and tool_call_parser not in TOOL_CALL_PARSERS:
         raise ValueError(
             f"tool_call_parser {tool_call_parser!r} is not for Kimi-Linear; use one of {TOOL_CALL_PARSERS}"

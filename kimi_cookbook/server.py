@@ -83,6 +83,7 @@ SGLANG_KNOBS = (
     "mem_fraction_static",
     "extra_args",
     "python",
+    "env",
 )
 
 
@@ -627,6 +628,7 @@ def launch_sglang(
     log_path: str | os.PathLike | None = None,
     python: str = sys.executable,
     progress: bool = True,
+    env: dict[str, str] | None = None,
     **knobs,
 ) -> Server:
     """Start ``python -m sglang.launch_server`` with the selector's options; wait for ``/health`` 200.
@@ -634,7 +636,8 @@ def launch_sglang(
     ``knobs`` go to :func:`kimi_cookbook.selector.build_launch_spec` (``model``, ``tp``,
     ``tool_call_parser``, ``context_length``, ...). The selector's environment (on AMD
     ``SGLANG_ROCM_FUSED_DECODE_MLA=0``) is added to the child's. Ready also needs ``/v1/models`` to
-    list the served model (``--served-model-name`` or the model path). Parent-death signal: as for
+    list the served model (``--served-model-name`` or the model path). ``env`` adds variables to the child's
+    environment (e.g. ``HF_HUB_OFFLINE=1`` for a local model). Parent-death signal: as for
     :func:`launch_embedded` (see the module docstring for its per-thread limit).
     """
     from kimi_cookbook.selector import build_launch_spec
@@ -651,7 +654,7 @@ def launch_sglang(
         model=spec.option("--served-model-name") or model_path,  # the id SGLang lists in /v1/models
         tokenizer_path=spec.option("--tokenizer-path") or model_path,
         command=spec.to_shell(),
-        env_add=dict(spec.env),
+        env_add={**(env or {}), **spec.env},
         log_path=log_path,
         port=port,
         timeout_s=timeout_s,

@@ -328,13 +328,14 @@ def ensure_tiny_model(cache_dir: str | os.PathLike | None = None, *, force: bool
     return model
 
 
-def _install(staged: Path, root: Path, *, replace_complete: bool) -> bool:
+def _install(staged: Path, root: Path, *, replace_complete: bool, is_complete=None) -> bool:
     """Move the finished build ``staged`` to ``root``; True if it was used, False if discarded.
 
     Runs under an exclusive lock file next to ``root``, so concurrent builders take turns here. If
     ``root`` already holds a complete model (another process finished first), the staged build is
     discarded unless ``replace_complete`` (``force``). An incomplete ``root`` is first renamed aside
     and then removed, so nothing ever deletes a model that another process has just put in place.
+    ``is_complete(path)`` tells whether a folder holds a finished model (default: this module's check).
     """
     import fcntl
 
@@ -342,7 +343,8 @@ def _install(staged: Path, root: Path, *, replace_complete: bool) -> bool:
     with open(lock_path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if not replace_complete and _is_complete(_paths(root)):
+            complete = is_complete(root) if is_complete else _is_complete(_paths(root))
+            if not replace_complete and complete:
                 return False
             trash = None
             if root.exists() or root.is_symlink():

@@ -1,0 +1,427 @@
+"""The five-minute proof of a GPU host: real SGLang serving a tiny Kimi-Linear, driven by the notebooks.
+
+Before a ~100 GB download, ``kimi-cookbook smoke --hardware h100`` checks that this host's SGLang, driver
+and launch flags serve the Kimi-Linear architecture: it builds the tiny random-weight checkpoint of
+:mod:`kimi_cookbook.tiny_kimi` (KDA + MLA layers, MoE, the published config's head sizes), launches
+``python3 -m sglang.launch_server`` on it with the selector's flags for the chosen GPU (or attaches to a
+server you started, ``base_url``), runs notebooks 03-06 against it through papermill, stops it, and
+writes ``summary.md`` / ``summary.json`` into a run folder: each step's result, SGLang's start-up time, the
+benchmark block, the GSM8K result, and what SGLang allocated (from its server info). The answers are
+random tokens (random weights): it proves the serving path, not quality.
+
+Every expected failure (no SGLang, no GPU, a server that dies -- with its log tail, Ctrl-C) ends as a
+:class:`SmokeError` with one line saying what to do; finished steps are in the summary either way.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from kimi_cookbook import bench
+from kimi_cookbook.runner import NOTEBOOK_DIR, execute_notebook, list_notebooks
+from kimi_cookbook.server import ServerStartError, attach, http_get, launch_sglang
+from kimi_cookbook.tiny_kimi import build, ensure_tiny_kimi_linear
+
+SMOKE_NOTEBOOKS = ("03", "04", "05", "06")
+CONTEXT_LENGTH = 8192  # the tiny checkpoint's model_max_length
+GSM8K_QUESTIONS = 10  # of the shipped sample (GSM8K-style items written for this cookbook), 3 of them as shots
+GSM8K_PARALLEL = 4
+
+
+class SmokeError(RuntimeError):
+    """An expected failure: ``str()`` is one line saying what went wrong and what to do."""
+
+
+@dataclass
+class Step:
+    name: str
+    status: str  # "ok", "failed", "skipped"
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class SmokeReport:
+    run_dir: Path
+    hardware: str
+    tp: int
+    steps: list[Step] = field(default_factory=list)
+    startup_s: float | None = None
+    sglang_version: str | None = None
+    gpus: list[str] = field(default_factory=list)
+    command: str = ""
+    allocation: dict = field(default_factory=dict)
+    bench_block: str = ""
+    bench_rows: list[dict] = field(default_factory=list)
+    gsm8k: dict = field(default_factory=dict)
+    gsm8k_text: str = ""
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and bool(self.steps) and all(s.status != "failed" for s in self.steps)
+
+
+# --- checks ------------------------------------------------------------------------------------------
+def sglang_version(python: str = sys.executable) -> str | None:
+    """SGLang's version in ``python``'s environment, or None when it is not installed."""
+    if python == sys.executable:
+        if importlib.util.find_spec("sglang") is None:
+            return None
+        try:
+            return importlib.metadata.version("sglang")
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+    out = subprocess.run([python, "-c", "import importlib.metadata as m; print(m.version('sglang'))"],
+                         capture_output=True, text=True, timeout=60)
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+_GPU_PROBE = (
+    "import json, torch\n"
+    "n = torch.cuda.device_count() if torch.cuda.is_available() else 0\n"
+    "print(json.dumps({'torch': torch.__version__, 'hip': getattr(torch.version, 'hip', None),"
+    " 'gpus': [torch.cuda.get_device_name(i) for i in range(n)]}))\n"
+)
+
+
+def probe_gpus(python: str = sys.executable, timeout_s: float = 120.0) -> dict:
+    """``{"torch": ..., "hip": ..., "gpus": [names]}`` from torch in ``python``'s environment (a child
+    process, so this one never initialises CUDA). Raises SmokeError when torch is missing."""
+    try:
+        out = subprocess.run([python, "-c", _GPU_PROBE], capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise SmokeError(f"the GPU probe (torch.cuda) did not answer within {timeout_s:.0f} s; check the driver "
+                         "with nvidia-smi or rocm-smi") from None
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SmokeError(f"torch could not be imported to look for GPUs ({last}); run smoke inside the SGLang "
+                         "image or an environment with SGLang's torch")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def preflight(tp: int, python: str = sys.executable) -> tuple[str, list[str]]:
+    """SGLang's version and the GPU names; SmokeError when SGLang or enough GPUs are missing."""
+    version = sglang_version(python)
+    if version is None:
+        raise SmokeError("SGLang is not installed in this Python: run smoke inside the SGLang Docker image "
+                         "(notebook 01), install it (pip install -e '.[serve]'), or attach with --base-url")
+    info = probe_gpus(python)
+    if len(info["gpus"]) < tp:
+        found = f"{len(info['gpus'])} GPU(s)" if info["gpus"] else "no GPU"
+        raise SmokeError(f"tp={tp} needs {tp} GPU(s) but torch {info['torch']} sees {found}; check the driver "
+                         "(nvidia-smi / rocm-smi), the container's --gpus or --device flags, or lower --tp")
+    return version, info["gpus"]
+
+
+# --- server facts ------------------------------------------------------------------------------------
+ALLOCATION_KEYS = ("max_total_num_tokens", "max_running_requests", "max_mamba_cache_size", "mem_fraction_static",
+                   "context_length", "chunked_prefill_size", "attention_backend", "mamba_radix_cache_strategy",
+                   "disable_radix_cache", "cuda_graph_max_bs", "tp_size")
+_LOG_PATTERNS = {
+    "max_total_num_tokens": re.compile(r"max_total_num_tokens=(\d+)"),
+    "max_running_requests": re.compile(r"max_running_requests=(\d+)"),
+    "max_mamba_cache_size": re.compile(r"max_mamba_cache_size: (\d+)"),
+    "kv_cache_gb": re.compile(r"KV Cache is allocated\..*?KV size: ([\d.]+) GB"),
+    "ssm_state_gb": re.compile(r"ssm_state size: ([\d.]+)\s*GB"),
+    "conv_state_gb": re.compile(r"conv_state size: ([\d.]+)\s*GB"),
+    "weights_gb": re.compile(r"Load weight end\..*?mem usage=([\d.]+) GB"),
+    "avail_mem_after_weights_gb": re.compile(r"Load weight end\..*?avail mem=([\d.]+) GB"),
+}
+
+
+def allocation_from_log(text: str) -> dict:
+    """What SGLang logged about its memory pools (last value of each line kind), as numbers."""
+    found: dict = {}
+    for key, pattern in _LOG_PATTERNS.items():
+        values = pattern.findall(text)
+        if values:
+            found[key] = float(values[-1]) if "." in values[-1] else int(values[-1])
+    return found
+
+
+def server_facts(base_url: str, out: Path) -> dict:
+    """Save /get_model_info, the server info and /metrics (when served) into ``out``; return the allocation."""
+    facts: dict = {}
+    for name, paths in (("model_info", ("/get_model_info", "/model_info")),
+                        ("server_info", ("/get_server_info", "/server_info"))):
+        for path in paths:
+            status, body = http_get(base_url + path, 10.0)
+            if status == 200:
+                (out / f"{name}.json").write_bytes(body)
+                try:
+                    facts[name] = json.loads(body)
+                except ValueError:
+                    pass
+                break
+    status, body = http_get(base_url + "/metrics", 10.0)
+    if status == 200 and body.strip():
+        (out / "metrics.txt").write_bytes(body)
+    info = facts.get("server_info") or {}
+    # 0.5.16 nests the scheduler's figures under internal_states; 0.5.7 has them at the top level
+    merged = {**info, **next(iter(info.get("internal_states") or [{}]), {})}
+    return {k: merged[k] for k in ALLOCATION_KEYS if k in merged}
+
+
+# --- results -----------------------------------------------------------------------------------------
+def _bench_block(results_root: Path) -> tuple[str, list[dict]]:
+    folders = sorted(p for p in results_root.glob("bench-*") if (p / "results.jsonl").is_file())
+    if not folders:
+        return "", []
+    folder = folders[-1]
+    rows = [json.loads(ln) for ln in (folder / "results.jsonl").read_text().splitlines() if ln.strip()]
+    blocks = []
+    for log in sorted(folder.glob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        start = next((i for i, ln in enumerate(lines) if bench.BLOCK_TITLE in ln), None)
+        if start is None:
+            continue
+        end = next((j for j in range(start + 1, len(lines)) if re.fullmatch(r"\s*={10,}\s*", lines[j])), len(lines))
+        blocks.append(f"[{log.stem}]\n" + "\n".join(lines[start:end + 1]))
+    return "\n\n".join(blocks), rows
+
+
+def _gsm8k(results_root: Path) -> tuple[dict, str]:
+    logs = sorted(results_root.glob("gsm8k-*/gsm8k.log"))
+    if not logs:
+        return {}, ""
+    text = logs[-1].read_text(errors="replace")
+    keep = [ln for ln in text.splitlines() if re.match(r"\s*(Accuracy|Invalid|Latency|Output throughput|Score|"
+                                                        r"Total latency)\s*:", ln)]
+    try:
+        return bench.parse_gsm8k(text), "\n".join(keep)
+    except ValueError:
+        return {}, "\n".join(keep)
+
+
+# --- the run -----------------------------------------------------------------------------------------
+def notebook_parameters(srv, model_path: str, hardware: str, tp: int) -> dict:
+    return {
+        "BASE_URL": srv.base_url,
+        "TOKENIZER": model_path,
+        "MODEL": model_path,
+        "HARDWARE": hardware,
+        "TP": tp,
+        "PRESET": "tiny",
+        "DATASET": "random-ids",  # 'random' samples ShareGPT text, a download; random-ids needs none
+        "DATA_PATH": bench.gsm8k_sample_path(),
+        "NUM_QUESTIONS": GSM8K_QUESTIONS,
+        "PARALLEL": GSM8K_PARALLEL,
+        "STREAM": False,
+    }
+
+
+def _run_dir(run_dir) -> Path:
+    if run_dir:
+        path = Path(run_dir)
+        if path.exists() and not path.is_dir():
+            raise SmokeError(f"--run-dir {path} is a file; name a folder")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SmokeError(f"cannot create --run-dir {path}: {exc.strerror}; name a writable folder") from None
+        return path
+    return bench.new_results_dir(prefix="smoke")
+
+
+def run_smoke(
+    hardware: str = "h100",
+    *,
+    tp: int = 1,
+    base_url: str = "",
+    run_dir: str | os.PathLike | None = None,
+    mem_fraction_static: float | None = None,
+    context_length: int = CONTEXT_LENGTH,
+    extra_args: tuple[str, ...] | list[str] = (),
+    notebooks: tuple[str, ...] = SMOKE_NOTEBOOKS,
+    timeout_s: float = 1800.0,
+    cell_timeout_s: int = 900,
+    python: str = sys.executable,
+    progress: bool = True,
+    log=print,
+) -> SmokeReport:
+    """Run the smoke test; the report is also written as ``summary.md`` / ``summary.json`` in the run folder.
+
+    Raises :class:`SmokeError` for a failure before the server is up (no SGLang, no GPU, a launch that dies);
+    later failures are recorded as failed steps. ``extra_args`` go to the launch (e.g.
+    ``--attention-backend=triton``)."""
+    from kimi_cookbook.selector import build_launch_spec, get_gpu
+
+    gpu = get_gpu(hardware)
+    out = _run_dir(run_dir)
+    report = SmokeReport(run_dir=out, hardware=gpu.id, tp=tp)
+    chosen = [p for p in list_notebooks(NOTEBOOK_DIR) if p.stem[:2] in notebooks]
+
+    def step(name: str, started: float, status: str = "ok", detail: str = "") -> None:
+        report.steps.append(Step(name, status, round(time.perf_counter() - started, 1), detail))
+        write_summary(report)
+        log(f"[smoke] {name}: {status} ({report.steps[-1].seconds:.1f} s){' - ' + detail if detail else ''}")
+
+    srv = None
+    current, t = "start", time.perf_counter()
+    try:
+        current, t = "tiny Kimi-Linear", time.perf_counter()
+        tiny = ensure_tiny_kimi_linear()
+        cfg = tiny.config
+        lin = cfg["linear_attn_config"]
+        model_path = str(tiny.path)
+        # bad input (tp, extra args) fails here, before any GPU work
+        build_launch_spec(gpu.id, model=model_path, tp=tp, extra_args=tuple(extra_args))
+        step("tiny Kimi-Linear", t, detail=f"{tiny.path} ({cfg['num_hidden_layers']} layers: "
+                                          f"{len(lin['kda_layers'])} KDA, {len(lin['full_attn_layers'])} MLA)")
+        current, t = "preflight", time.perf_counter()
+        if base_url:
+            step("preflight", t, "skipped", "attached to a running server: its host was not checked")
+        else:
+            report.sglang_version, report.gpus = preflight(tp, python)
+            step("preflight", t, detail=f"SGLang {report.sglang_version}; {len(report.gpus)} GPU(s): "
+                                        f"{', '.join(sorted(set(report.gpus)))}")
+        current, t = "server ready", time.perf_counter()
+        if base_url:
+            srv = attach(base_url, tokenizer_path=model_path, progress=progress)
+        else:
+            log("[smoke] launching SGLang; a first start compiles kernels for a few minutes")
+            srv = launch_sglang(
+                gpu.id, tp=tp, model=model_path, tool_call_parser="kimi_k2", context_length=context_length,
+                mem_fraction_static=mem_fraction_static, extra_args=tuple(extra_args), timeout_s=timeout_s,
+                log_path=out / "server.log", python=python, progress=progress,
+                env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"},
+            )
+            report.command = srv.command
+        report.startup_s = srv.startup_s
+        step("server ready", t, detail=f"{srv.kind} at {srv.base_url} after {srv.startup_s:.1f} s")
+        t = time.perf_counter()
+        report.allocation = server_facts(srv.base_url, out)
+        if (out / "server.log").is_file():
+            report.allocation.update(allocation_from_log((out / "server.log").read_text(errors="replace")))
+        step("server facts", t, detail=", ".join(f"{k}={v}" for k, v in report.allocation.items()) or "none")
+        params = notebook_parameters(srv, model_path, gpu.id, tp)
+        os.environ[bench.RUNS_ENV] = str((out / "results").resolve())
+        for nb in chosen:
+            t = time.perf_counter()
+            res = execute_notebook(nb, out / nb.name, params, timeout=cell_timeout_s)
+            if res.status == "ok":
+                step(f"notebook {nb.stem}", t)
+            else:
+                step(f"notebook {nb.stem}", t, "failed", res.error.splitlines()[-1] if res.error else "")
+        report.bench_block, report.bench_rows = _bench_block(out / "results")
+        report.gsm8k, report.gsm8k_text = _gsm8k(out / "results")
+    except SmokeError as exc:
+        step(current, t, "failed", str(exc))
+        raise
+    except ServerStartError as exc:
+        first = str(exc).splitlines()[0]
+        step(current, t, "failed", first)
+        raise SmokeError(f"SGLang did not get ready: {first}; log: {out / 'server.log'}") from exc
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    finally:
+        if srv is not None:
+            srv.stop()
+        write_summary(report)
+    return report
+
+
+# --- summary -----------------------------------------------------------------------------------------
+def format_summary(r: SmokeReport) -> str:
+    done = sum(s.status == "ok" for s in r.steps)
+    head = ("interrupted" if r.interrupted else "passed" if r.ok else "failed")
+    lines = [f"# Smoke test {head}: {done} of {len(r.steps)} steps ok", "",
+             f"- hardware: {r.hardware}, tp {r.tp}; SGLang {r.sglang_version or 'version not known'}"]
+    if r.gpus:
+        lines.append(f"- GPUs: {len(r.gpus)} x {', '.join(sorted(set(r.gpus)))}")
+    if r.startup_s is not None:
+        lines.append(f"- start-up: {r.startup_s:.1f} s until /health answered 200")
+    if r.command:
+        lines += ["", "```bash", r.command, "```"]
+    lines += ["", "| step | status | seconds | detail |", "|---|---|---|---|"]
+    lines += [f"| {s.name} | {s.status} | {s.seconds:.1f} | {s.detail.replace('|', '/')} |" for s in r.steps]
+    if r.allocation:
+        lines += ["", "## What SGLang allocated", "", "| figure | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in r.allocation.items()]
+    if r.bench_block:
+        lines += ["", "## Benchmark (SGLang's client, random-ids)", "", "```", r.bench_block, "```"]
+    if r.gsm8k_text:
+        lines += ["", "## GSM8K harness (random weights: the score only proves the path)", "", "```",
+                  r.gsm8k_text, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(r: SmokeReport) -> None:
+    (r.run_dir / "summary.md").write_text(format_summary(r))
+    data = asdict(r)
+    data["run_dir"] = str(r.run_dir)
+    data["ok"] = r.ok
+    (r.run_dir / "summary.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+# --- command line ------------------------------------------------------------------------------------
+def _cli_smoke(args) -> int:
+    try:
+        report = run_smoke(
+            args.hardware, tp=args.tp, base_url=args.base_url or "", run_dir=args.run_dir,
+            mem_fraction_static=args.mem_fraction_static, context_length=args.context_length,
+            extra_args=tuple(args.extra_arg or ()), timeout_s=args.timeout, progress=sys.stderr.isatty(),
+        )
+    except SmokeError as exc:
+        print(f"kimi-cookbook smoke: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kimi-cookbook smoke: interrupted; the server was stopped, the summary keeps the finished steps",
+              file=sys.stderr)
+        return 130
+    print(format_summary(report))
+    print(f"summary: {report.run_dir / 'summary.md'}")
+    return 0 if report.ok else 1
+
+
+def _cli_tiny_model(args) -> int:
+    from kimi_cookbook.tiny_model import ensure_tiny_model
+
+    if args.arch == "kimi_linear":
+        path = build(args.out) if args.out else ensure_tiny_kimi_linear().path
+    else:
+        if args.out:
+            raise ValueError("--out is for --arch kimi_linear; the embedded model lives in the cache")
+        path = ensure_tiny_model().hf_dir
+    print(path)
+    return 0
+
+
+def register_cli(sub) -> None:
+    from kimi_cookbook.hardware import GPUS
+
+    p = sub.add_parser(
+        "smoke",
+        help="prove a GPU host: real SGLang on a tiny Kimi-Linear, notebooks 03-06 against it",
+        description="Build a tiny random-weight Kimi-Linear, launch SGLang on it with the selector's flags, run "
+        "notebooks 03-06 against it, stop it, and write summary.md. Run it before the ~100 GB download. "
+        "Exit status: 0 passed, 1 a step failed (or no SGLang/GPU), 2 bad input, 130 interrupted.",
+    )
+    p.add_argument("--hardware", default="h100", help=f"one of {', '.join(GPUS)} (default h100)")
+    p.add_argument("--tp", type=int, default=1, help="tensor parallel size (the tiny model takes 1, 2 or 4)")
+    p.add_argument("--base-url", default="", help="attach to a server you started (e.g. in Docker) instead")
+    p.add_argument("--run-dir", default=None, help="output folder (default runs/smoke-TIMESTAMP)")
+    p.add_argument("--mem-fraction-static", type=float, default=None, help="SGLang's flag (default: SGLang's)")
+    p.add_argument("--context-length", type=int, default=CONTEXT_LENGTH)
+    p.add_argument("--extra-arg", action="append", metavar="--FLAG[=VALUE]",
+                   help="extra launch flag, repeatable, e.g. --extra-arg=--attention-backend=triton")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for readiness")
+    p.set_defaults(func=_cli_smoke)
+
+    t = sub.add_parser("tiny-model", help="build a tiny random-weight model locally and print its folder",
+                       description="kimi_linear: the tiny Kimi-Linear checkpoint SGLang loads (smoke); "
+                       "llama: the embedded server's model. No download, no torch.")
+    t.add_argument("--arch", choices=("kimi_linear", "llama"), default="kimi_linear")
+    t.add_argument("--out", default=None, help="a new folder (default: the cookbook cache)")
+    t.set_defaults(func=_cli_tiny_model)
