@@ -193,10 +193,11 @@ def default_mem_fraction_static(capacity_mib: float, tp: int, *, chunked_prefill
 
 
 def default_attention_backend(rocm: bool, tp: int, num_kv_heads: int) -> str:
-    """0.5.7 default for an MLA model: fa3 on Hopper (NVIDIA here), aiter on ROCm only for 16 or 128 KV heads
-    per rank (``server_args.py``), else triton."""
+    """0.5.7 default for an MLA model (``server_args.py``): on CUDA fa3 (Hopper) / flashinfer (Blackwell) / triton,
+    returned as ``"cuda default"`` (only ``aiter`` changes the pools); on ROCm ``aiter`` only for 16 or 128 KV
+    heads per rank, else ``triton``."""
     if not rocm:
-        return "fa3"
+        return "cuda default"
     heads = max(1, num_kv_heads // tp)
     return "aiter" if heads in (16, 128) else "triton"
 
