@@ -1,0 +1,234 @@
+"""SGLang pool prediction: real launch logs (a table, add rows as launches are captured) and the 0.5.7 / 0.5.16
+rules written out by hand from the sources (sglang_memory's docstring cites them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kimi_cookbook import capacity
+from kimi_cookbook.hardware import get_gpu
+from kimi_cookbook.sglang_memory import (
+    DEFAULT_STARTUP_OVERHEAD_BYTES,
+    parse_sglang_log,
+    predict_for_gpu,
+    predict_pools,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+GIB = 2**30
+
+
+def _tiny_config() -> dict:
+    """The tiny Kimi-Linear config.json real SGLang 0.5.16 loaded (a copy of ../shared/offline-gpu's, so CI's
+    clean clone has it)."""
+    return json.loads((ROOT / "tests" / "data" / "tiny-kimi-linear-config.json").read_text())
+
+
+# ---- real launches ------------------------------------------------------------------------------------------
+# One row per captured launch: the GPU (torch total bytes, nvidia-smi MiB), the launch flags as predict_pools
+# keywords, and what the log said (parse_sglang_log gives these keys). Add rows as launches are captured.
+H100 = {"gpu_memory_bytes": 85_017_493_504, "gpu_capacity_mib": 81559}
+LOGGED_LAUNCHES = [
+    pytest.param(
+        "0.5.16", H100,
+        {"tp": 1, "mem_fraction_static": 0.3, "context_length": 8192},
+        {"max_total_num_tokens": 11507327, "max_mamba_cache_size": 14654, "max_running_requests": 2930,
+         "kv_gib": 12.35, "ssm_gib": 10.73, "conv_gib": 0.38, "mamba_radix_cache_strategy": "extra_buffer"},
+        id="0.5.16-h100-tp1-mfs0.3-ctx8192",  # ../shared/offline-gpu/README.md; also fits the startup overhead
+    ),
+]
+TOLERANCE = 0.02
+
+
+@pytest.mark.parametrize(("version", "gpu", "args", "logged"), LOGGED_LAUNCHES)
+def test_prediction_matches_logged_launch(version, gpu, args, logged):
+    p = predict_pools(_tiny_config(), sglang_version=version, **gpu, **args)
+    for key in ("max_total_num_tokens", "max_mamba_cache_size", "max_running_requests"):
+        if key in logged:
+            assert getattr(p, key) == pytest.approx(logged[key], rel=TOLERANCE), (key, p.explain())
+    # the pool sizes SGLang prints (GiB, two decimals) from the predicted counts
+    if "kv_gib" in logged:
+        kv = round(p.kv_pool_bytes / GIB, 2)
+        assert kv == pytest.approx(logged["kv_gib"], abs=0.01 + TOLERANCE * logged["kv_gib"])
+    if "ssm_gib" in logged:
+        ssm = p.max_mamba_cache_size * p.recurrent_bytes_per_slot / GIB
+        assert ssm == pytest.approx(logged["ssm_gib"], abs=0.01 + TOLERANCE * logged["ssm_gib"])
+    if "conv_gib" in logged:
+        conv = p.max_mamba_cache_size * p.conv_bytes_per_slot / GIB
+        assert conv == pytest.approx(logged["conv_gib"], abs=0.01 + TOLERANCE * logged["conv_gib"])
+    if "mamba_radix_cache_strategy" in logged:
+        assert p.mamba_strategy == logged["mamba_radix_cache_strategy"]
+    if "mem_fraction_static" in logged and "mem_fraction_static" not in args:
+        assert p.mem_fraction_static == pytest.approx(logged["mem_fraction_static"], abs=0.001)
+
+
+def test_logged_sizes_are_the_planner_bytes_exactly():
+    """The logged GiB are counts x the capacity planner's bytes (so only the counts need predicting)."""
+    cfg = capacity.KimiLinearConfig.from_dict(_tiny_config())
+    state = capacity.kda_state_bytes_per_sequence(cfg)
+    assert capacity.mla_kv_bytes_per_token(cfg) == 1152
+    assert (state["recurrent"], state["conv"]) == (786_432, 27_648)
+    assert round(11507327 * 1152 / GIB, 2) == 12.35
+    assert round(14654 * state["recurrent"] / GIB, 2) == 10.73
+    assert round(14654 * state["conv"] / GIB, 2) == 0.38
+
+
+def test_parse_sglang_log_reads_the_logged_lines():
+    # lines as SGLang 0.5.16 printed them (../shared/offline-gpu/README.md) plus the format of its
+    # "Load weight" lines (model_runner.py)
+    log = "\n".join([
+        "[2026-11-23 10:00:01] Load weight begin. avail mem=78.32 GB",
+        "[2026-11-23 10:00:03] Load weight end. elapsed=1.2 s, type=KimiLinearForCausalLM, dtype=torch.bfloat16, "
+        "avail mem=78.27 GB, mem usage=0.05 GB.",
+        "Mamba Cache is allocated. max_mamba_cache_size: 14654, conv_state size: 0.38GB, ssm_state size: 10.73GB ",
+        "KV Cache is allocated. dtype: torch.bfloat16, #tokens: 11507327, KV size: 12.35 GB",
+        "server_args=ServerArgs(mem_fraction_static=0.3, mamba_radix_cache_strategy='extra_buffer', ...)",
+        "max_total_num_tokens=11507327, chunked_prefill_size=8192, max_prefill_tokens=16384, "
+        "max_running_requests=2930, context_len=8192, available_gpu_mem=41.20 GB",
+    ])
+    assert parse_sglang_log(log) == {
+        "max_total_num_tokens": 11507327, "max_mamba_cache_size": 14654, "max_running_requests": 2930,
+        "kv_gib": 12.35, "conv_gib": 0.38, "ssm_gib": 10.73, "mem_fraction_static": 0.3,
+        "avail_gib_before_weights": 78.32, "avail_gib_after_weights": 78.27,
+        "mamba_radix_cache_strategy": "extra_buffer",
+    }
+    assert parse_sglang_log("no pools here") == {}
+
+
+# ---- 0.5.16 rules on the tiny config, by hand ------------------------------------------------------------------
+# budget (GiB) = (total - overhead - weights) / 2**30 - (total - overhead) / 2**30 x (1 - mfs)
+TINY_WEIGHTS = 43_709_280  # bf16 tensors of tiny-kimi-linear-tensors.tsv incl. the fp32 A_log / dt_bias
+
+
+def _budget_gib(mfs: float, total: int = H100["gpu_memory_bytes"]) -> float:
+    free_before = total - DEFAULT_STARTUP_OVERHEAD_BYTES
+    return (free_before - TINY_WEIGHTS) / GIB - free_before / GIB * (1 - mfs)
+
+
+def test_tiny_weights_from_config_match_the_checkpoint():
+    assert capacity.weight_bytes(capacity.KimiLinearConfig.from_dict(_tiny_config()))["per_gpu"] == TINY_WEIGHTS
+
+
+def test_0516_split_is_linear_in_the_fraction_and_caps_requests_at_4096():
+    rest = _budget_gib(0.6)
+    slots = int(rest * 0.9 / 1.9 * GIB // 814_080)
+    tokens = int((rest - slots * 814_080 / GIB) * GIB) // 1152
+    p = predict_pools(_tiny_config(), sglang_version="0.5.16", tp=1, mem_fraction_static=0.6, context_length=8192,
+                      **H100)
+    assert (p.max_mamba_cache_size, p.max_total_num_tokens) == (slots, tokens)
+    assert slots // 5 > 4096 and p.max_running_requests == 4096  # clamp(tokens/8192 x 512, 2048, 4096)
+
+
+@pytest.mark.parametrize(("flags", "slots_per_request", "strategy"), [
+    ({}, 5, "extra_buffer"),
+    ({"disable_overlap_schedule": True}, 3, "no_buffer"),  # auto -> no_buffer without overlap at page size 1
+    ({"disable_overlap_schedule": True, "mamba_radix_cache_strategy": "extra_buffer"}, 4, "extra_buffer"),
+    ({"mamba_radix_cache_strategy": "extra_buffer_lazy"}, 4, "extra_buffer_lazy"),
+    ({"mamba_radix_cache_strategy": "no_buffer"}, 3, "no_buffer"),
+])
+def test_0516_state_slots_per_running_request(flags, slots_per_request, strategy):
+    p = predict_pools(_tiny_config(), sglang_version="0.5.16", tp=1, mem_fraction_static=0.3, context_length=8192,
+                      **H100, **flags)
+    assert (p.state_slots_per_request, p.mamba_strategy) == (slots_per_request, strategy)
+    assert p.max_mamba_cache_size == 14654  # the split does not depend on the strategy
+    assert p.max_running_requests == min(4096, 14654 // slots_per_request)
+
+
+def test_0516_radix_cache_off_with_max_running_requests_fixes_the_state_pool():
+    p = predict_pools(_tiny_config(), sglang_version="0.5.16", tp=1, mem_fraction_static=0.3, context_length=8192,
+                      disable_radix_cache=True, max_running_requests=256, **H100)
+    rest = _budget_gib(0.3)
+    assert (p.max_mamba_cache_size, p.max_running_requests, p.mamba_strategy) == (256, 256, "off")
+    assert p.max_total_num_tokens == int((rest - 256 * 814_080 / GIB) * GIB) // 1152
+
+
+def test_0516_default_fraction_on_h100():
+    # 81559 MiB: reserve max(512 + 1.5 x 8192 + 1/8 x 1024 + 2 x 256, 10240) = 13440 MiB -> 0.835
+    p = predict_pools(_tiny_config(), sglang_version="0.5.16", tp=1, context_length=8192, **H100)
+    assert p.mem_fraction_static == round((81559 - 13440) / 81559, 3) == 0.835
+    assert "default" in p.mem_fraction_source
+
+
+# ---- 0.5.7 rules on the real 48B config, by hand -----------------------------------------------------------------
+MLA_PER_TOKEN = (512 + 64) * 7 * 2  # 8,064 B, replicated on every GPU
+STATE_PER_SEQ = 20 * (32 * 128 * 128 * 4 + 3 * 3 * 4096 * 2)  # 43,417,600 B at tp 1
+
+
+def _pools_057(gpu: str, tp: int, mfs: float, slots: int, weights: int):
+    total = get_gpu(gpu).usable_memory_bytes
+    free_before = total - DEFAULT_STARTUP_OVERHEAD_BYTES
+    rest = (free_before - weights) / GIB - free_before / GIB * (1 - mfs)
+    return int((rest - slots * (STATE_PER_SEQ // tp) / GIB) * GIB) // MLA_PER_TOKEN
+
+
+def test_057_h200_default_fixed_512_state_slots_and_512_requests():
+    p = predict_for_gpu("h200", tp=1, sglang_version="0.5.7")
+    # 143771 MiB: reserve max(512 + 12288 + 128 + 512, 10240) = 13440 MiB
+    assert p.mem_fraction_static == round((143771 - 13440) / 143771, 3) == 0.907
+    assert (p.max_mamba_cache_size, p.state_slots_per_request, p.radix_cache) == (512, 1, False)
+    assert p.max_running_requests == 512
+    weights = capacity.weight_bytes(None, tp=1)["per_gpu"]
+    assert p.max_total_num_tokens == _pools_057("h200", 1, 0.907, 512, weights)
+    assert p.context_length == 1_048_576
+
+
+def test_057_max_running_requests_sets_the_state_pool():
+    p = predict_for_gpu("h100", tp=2, sglang_version="0.5.7", mem_fraction_static=0.85, max_running_requests=64)
+    assert (p.max_mamba_cache_size, p.max_running_requests) == (64, 64)
+    assert p.state_bytes_per_slot == STATE_PER_SEQ // 2  # KDA state sharded by heads
+    weights = capacity.weight_bytes(None, tp=2)["per_gpu"]
+    assert p.max_total_num_tokens == _pools_057("h100", 2, 0.85, 64, weights)
+
+
+def test_057_radix_flags_do_not_apply():
+    a = predict_for_gpu("h200", tp=1, sglang_version="0.5.7")
+    b = predict_for_gpu("h200", tp=1, sglang_version="0.5.7", mamba_radix_cache_strategy="extra_buffer")
+    assert a.max_mamba_cache_size == b.max_mamba_cache_size == 512
+
+
+def test_057_mi300x_page_launch_and_the_aiter_rule():
+    page = predict_for_gpu("mi300x", tp=4, sglang_version="0.5.7")
+    # 196608 MiB, tp 4: reserve 512 + 1.5 x 16384 + 2 x 512 + 4/8 x 1024 = 26624 MiB; 32 KV heads / 4 = 8 -> triton
+    assert page.mem_fraction_static == 0.865 and page.attention_backend == "triton"
+    assert page.max_running_requests == 512 and page.max_mamba_cache_size == 512
+    # tp 2: 16 KV heads per rank -> aiter, and context 1M > 8192 -> fraction x 0.85
+    tp2 = predict_for_gpu("mi300x", tp=2, sglang_version="0.5.7")
+    assert tp2.attention_backend == "aiter"
+    reserve = 512 + 1.5 * 16384 + 2 * 512 + 2 / 8 * 1024
+    assert tp2.mem_fraction_static == pytest.approx(round((196608 - reserve) / 196608, 3) * 0.85)
+    short = predict_for_gpu("mi300x", tp=2, sglang_version="0.5.7", context_length=8192)
+    assert short.mem_fraction_static == round((196608 - reserve) / 196608, 3)
+
+
+def test_too_little_memory_is_said():
+    p = predict_for_gpu("h100", tp=1, sglang_version="0.5.7")  # 91.5 GiB of weights on a 79 GiB GPU
+    assert p.max_total_num_tokens == 0 and p.max_running_requests == 0
+    assert "refuse to start" in p.explain()
+
+
+@pytest.mark.parametrize(("kw", "msg"), [
+    ({"sglang_version": "0.5.9"}, "no SGLang memory rules"),
+    ({"tp": 3}, "tp=3"),
+    ({"mem_fraction_static": 1.2}, "between 0 and 1"),
+    ({"max_running_requests": 0}, "positive integer"),
+    ({"mamba_radix_cache_strategy": "bogus"}, "must be one of"),
+])
+def test_bad_input_is_one_clear_error(kw, msg):
+    args = {"gpu_memory_bytes": H100["gpu_memory_bytes"], "tp": 1, "sglang_version": "0.5.16", **kw}
+    with pytest.raises(ValueError, match=msg):
+        predict_pools(_tiny_config(), **args)
+
+
+def test_json_keys_and_explanation():
+    p = predict_pools(_tiny_config(), sglang_version="0.5.16", tp=1, mem_fraction_static=0.3, context_length=8192,
+                      **H100)
+    assert p.json_keys() == {"sglang_max_total_num_tokens": p.max_total_num_tokens,
+                             "sglang_state_slots": p.max_mamba_cache_size,
+                             "sglang_max_running_requests": p.max_running_requests}
+    text = p.explain()
+    for word in ("Weights per GPU", "Reserve", "Pool budget", "per slot", "per token", "max_running_requests"):
+        assert word in text
+    assert json.dumps(p.to_dict())
