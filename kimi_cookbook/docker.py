@@ -64,15 +64,20 @@ def _check_name(name: str) -> str:
     return name
 
 
-def image_for(hardware: str) -> str:
+def image_for(hardware: str, sglang_version: str | None = None) -> str:
+    """The SGLang image for ``hardware``: the page's (0.5.7) by default, else that version's tag."""
     gpu = get_gpu(hardware)
+    if sglang_version not in (None, ""):
+        from kimi_cookbook.versions import get
+
+        return get(sglang_version).image(gpu.id)
     if not gpu.docker_image:
         raise ValueError(f"no Docker image known for {gpu.label}")
     return gpu.docker_image
 
 
-def docker_pull(hardware: str = "mi300x", image: str | None = None) -> str:
-    return f"docker pull {shlex.quote(image or image_for(hardware))}"
+def docker_pull(hardware: str = "mi300x", image: str | None = None, sglang_version: str | None = None) -> str:
+    return f"docker pull {shlex.quote(image or image_for(hardware, sglang_version))}"
 
 
 def docker_run(
@@ -87,6 +92,7 @@ def docker_run(
     shm_size: str = "32g",
     host_network: bool = False,
     pass_hf_token: bool = False,
+    sglang_version: str | None = None,
 ) -> str:
     """The ``docker run`` command that starts a detached container with a shell.
 
@@ -96,7 +102,7 @@ def docker_run(
     127.0.0.1 only. ``pass_hf_token`` forwards ``HF_TOKEN`` by name (its value never appears in the command).
     """
     gpu = get_gpu(hardware)
-    image = image or image_for(hardware)
+    image = image or image_for(hardware, sglang_version)
     if page_exact:
         if not gpu.is_rocm:
             raise ValueError(f"the page has no docker command for {gpu.label} (NVIDIA); use page_exact=False")

@@ -16,11 +16,12 @@ import argparse
 import copy
 import re
 import shlex
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kimi_cookbook import MODEL_ID
 from kimi_cookbook.hardware import GPUS, PAGE_HARDWARE, get_gpu
+from kimi_cookbook.versions import launch_extra_args
 
 # --- the page's option groups, ids, titles and labels (seed 002, ``const options``) -----------------
 PAGE_OPTIONS: dict[str, dict] = {
@@ -243,8 +244,10 @@ def build_launch_spec(
     context_length: int | None = None,
     mem_fraction_static: float | None = None,
     extra_args: tuple[str, ...] | list[str] = (),
+    sglang_version: str | None = None,
 ) -> LaunchSpec:
-    """Typed launch command. ``None`` knobs are left out, so the defaults give the page's command."""
+    """Typed launch command. ``None`` knobs are left out, so the defaults give the page's command.
+    ``sglang_version`` (default the page's 0.5.7) picks the flags that differ between versions."""
     gpu = get_gpu(hardware)
     model = _text("model", model)
     tp = gpu.default_tp if tp is None else _positive_int("tp", tp, MAX_TP)
@@ -286,7 +289,7 @@ def build_launch_spec(
         if not 0.0 < frac < 1.0:
             raise ValueError(f"mem_fraction_static must be between 0 and 1 (exclusive), got {frac}")
         options.append(("--mem-fraction-static", f"{frac:g}"))
-    extras = list(gpu.extra_launch_args)
+    extras = list(launch_extra_args(gpu.id, sglang_version))  # flags this GPU needs on that SGLang version
     for i in range(0, len(extras), 2):
         options.append((extras[i], extras[i + 1] if i + 1 < len(extras) else None))
     for arg in extra_args:

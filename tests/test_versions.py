@@ -1,0 +1,82 @@
+"""SGLang versions: image tags, flags and datasets per version, and the table of changes with its sources."""
+
+from __future__ import annotations
+
+import pytest
+
+from kimi_cookbook import docker, selector, versions
+from kimi_cookbook.hardware import GPUS
+
+
+def test_page_version_images_are_the_catalogs():
+    """0.5.7 is the page's: its tags equal the hardware catalog's (the page's -mi30x line among them)."""
+    v = versions.get()
+    assert v.version == versions.PAGE_VERSION == "0.5.7"
+    for gpu in GPUS.values():
+        assert v.image(gpu.id) == gpu.docker_image == docker.image_for(gpu.id)
+    assert docker.image_for("mi300x") == "lmsysorg/sglang:v0.5.7-rocm700-mi30x"
+
+
+@pytest.mark.parametrize("hardware, tag", [
+    ("mi300x", "lmsysorg/sglang:v0.5.16-rocm720-mi30x"),
+    ("mi325x", "lmsysorg/sglang:v0.5.16-rocm720-mi30x"),
+    ("mi355x", "lmsysorg/sglang:v0.5.16-rocm720-mi35x"),
+    ("h100", "lmsysorg/sglang:v0.5.16"),
+    ("b200", "lmsysorg/sglang:v0.5.16"),
+])
+def test_0_5_16_images(hardware, tag):
+    assert docker.image_for(hardware, "0.5.16") == tag
+    assert f"docker pull {tag}" == docker.docker_pull(hardware, sglang_version="v0.5.16")
+    assert docker.docker_run(hardware, sglang_version="0.5.16").splitlines()[-2].strip().rstrip(" \\") == tag
+
+
+def test_unknown_and_newest_versions_are_refused_clearly():
+    with pytest.raises(ValueError, match="0.5.7, 0.5.16"):
+        versions.get("0.4.0")
+    with pytest.raises(ValueError, match="image tags are not confirmed"):
+        versions.get(versions.NEWEST_RELEASE)
+
+
+def test_b200_flag_depends_on_the_version():
+    page = selector.build_launch_command("b200")
+    assert "--attention-backend triton" in page  # 0.5.7: flashinfer fails at launch on Blackwell for this model
+    assert "--attention-backend" not in selector.build_launch_command("b200", sglang_version="0.5.16")
+    assert selector.build_launch_command("mi300x", sglang_version="0.5.16") == selector.build_launch_command("mi300x")
+
+
+def test_per_version_tools():
+    assert versions.get("0.5.7").bench_module == "sglang.bench_serving"
+    assert versions.get("0.5.16").bench_module == "sglang.benchmark.serving"
+    assert versions.get("0.5.7").gsm8k_harness == "few_shot_gsm8k"
+    assert versions.get("0.5.16").gsm8k_harness == "run_eval"
+    assert not versions.get("0.5.7").prefix_cache and versions.get("0.5.16").prefix_cache
+
+
+def test_random_dataset_offline_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty hub cache: ShareGPT not downloaded
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    problem = versions.dataset_problem("random", None)
+    assert "random-ids" in problem and "--dataset-path" in problem
+    assert versions.dataset_problem("random", "/data/sharegpt.json") is None
+    assert versions.dataset_problem("random-ids", None) is None
+    # a cached copy is enough
+    (tmp_path / "datasets--anon8231489123--ShareGPT_Vicuna_unfiltered" / "snapshots" / "abc").mkdir(parents=True)
+    assert versions.dataset_problem("random", None) is None
+
+
+def test_the_offline_error_text_is_what_0_5_16_printed():
+    """docs/validation: SGLang 0.5.16's client with --dataset-name random on an offline host."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs/validation/2026-11-23-sglang-0.5.16-h100/"
+            "bench-random-offline-error.txt").read_text()
+    assert "LocalEntryNotFoundError" in text
+
+
+def test_changes_table_has_a_source_per_row():
+    cited = " ".join(c["source"] for c in versions.CHANGES)
+    for pr in ("15783", "31474", "19324"):
+        assert f"PR {pr}" in cited
+    assert all(c["version"] in versions.VERSIONS and c["source"] and c["effect"] for c in versions.CHANGES)
+    md = versions.changes_markdown()
+    assert md.count("\n") == len(versions.CHANGES) + 1 and "0.150 -> 0.895" in md
