@@ -64,7 +64,9 @@ def get(version: str | None = None) -> SGLangVersion:
     """The entry for ``version`` (default: the page's 0.5.7); a clear ValueError for others."""
     key = PAGE_VERSION if version in (None, "") else str(version).strip().lstrip("v")
     if key not in VERSIONS:
-        extra = f" ({NEWEST_RELEASE} is out, but its image tags are not confirmed here)" if key == NEWEST_RELEASE else ""
+        extra = ""
+        if key == NEWEST_RELEASE:
+            extra = f" ({NEWEST_RELEASE} is out, but its image tags are not confirmed here)"
         raise ValueError(f"SGLang version {version!r} is not one the cookbook knows{extra}; "
                          f"use one of {', '.join(VERSIONS)}")
     return VERSIONS[key]
