@@ -12,6 +12,7 @@ import html
 import ipywidgets as W
 
 from kimi_cookbook.selector import OPTIONS, build_launch_command, initial_state, render_command
+from kimi_cookbook.versions import PAGE_VERSION, VERSIONS
 
 _TITLE_LAYOUT = W.Layout(width="160px")
 ADVANCED_DEFAULTS = {
@@ -21,6 +22,7 @@ ADVANCED_DEFAULTS = {
     "context_length": 0,
     "mem_fraction_static": 0.0,
     "tokenizer_path": "",
+    "sglang_version": PAGE_VERSION,
 }
 
 
@@ -66,6 +68,7 @@ class CommandSelector:
             "mem_fraction_static": W.BoundedFloatText(value=0.0, min=0.0, max=0.99, step=0.01,
                                                       description="Mem frac (0=auto)"),
             "tokenizer_path": W.Text(value="", description="Tokenizer", placeholder="(same as model)"),
+            "sglang_version": W.Dropdown(options=list(VERSIONS), value=PAGE_VERSION, description="SGLang version"),
         }
         for w in self.advanced.values():
             w.style = {"description_width": "130px"}

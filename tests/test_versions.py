@@ -80,3 +80,11 @@ def test_changes_table_has_a_source_per_row():
     assert all(c["version"] in versions.VERSIONS and c["source"] and c["effect"] for c in versions.CHANGES)
     md = versions.changes_markdown()
     assert md.count("\n") == len(versions.CHANGES) + 1 and "0.150 -> 0.895" in md
+
+
+def test_readme_shows_the_current_versions_table():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme.split("<!-- versions-table:start -->\n", 1)[1].split("\n<!-- versions-table:end -->", 1)[0]
+    assert table == versions.changes_markdown()

@@ -80,3 +80,13 @@ def test_set_helper_and_unknown_option():
     assert sel.set(hardware="mi355x", toolcall="enabled") == expected
     with pytest.raises(ValueError, match="unknown option"):
         sel.set(colour="red")
+
+
+def test_sglang_version_changes_the_flags_that_differ():
+    sel = CommandSelector()
+    sel.set(hardware="b200")
+    assert "--attention-backend triton" in sel.command  # the page's version, 0.5.7
+    assert sel.set(sglang_version="0.5.16") == build_launch_command("b200", sglang_version="0.5.16")
+    assert "--attention-backend" not in sel.command
+    sel.set(sglang_version="0.5.7")
+    assert sel.command == render_command({"hardware": "b200"})
