@@ -1,6 +1,6 @@
 """What a reviewer checks on a cookbook notebook, as a command; and the README's notebook index.
 
-``kimi-cookbook check-notebook PATH...`` reports, one line per problem:
+:func:`check_static` and :func:`check_execution` (``kimi-cookbook check-notebook``) report, one line per problem:
 
 * ``name``       -- ``NN_short_name.ipynb`` (``_``-prefixed files such as the template are exempt), so the
                     demo, the tests and the README index pick it up;
@@ -12,16 +12,14 @@
                     modules: logic belongs in ``kimi_cookbook``;
 * ``execute``    -- it runs under papermill against the embedded server (skipped with ``--no-execute``).
 
-``kimi-cookbook index --check`` / ``--write`` keeps the table between ``<!-- notebook-index:start -->`` and
-``<!-- notebook-index:end -->`` in README.md equal to what the notebooks say about themselves (title = first
-markdown heading, description = first sentence of the intro paragraph).
+:func:`render_index` / :func:`update_index` (``kimi-cookbook index``) keep the table between
+``<!-- notebook-index:start -->`` and ``<!-- notebook-index:end -->`` in README.md equal to what the notebooks
+say about themselves (title = first markdown heading, description = first sentence of the intro paragraph).
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
-import difflib
 import json
 import re
 import sys
@@ -307,24 +305,6 @@ def _execute_all(runnable, out_dir: Path, base_url: str, timeout: int) -> list[P
     return problems
 
 
-def _cli_check(args: argparse.Namespace) -> int:
-    paths = [Path(p) for p in args.paths] or list_notebooks()
-    for p in paths:
-        if not p.is_file():
-            raise ValueError(f"{p}: no such notebook")
-    problems = [pr for p in paths for pr in check_static(p)]
-    if not args.no_execute:
-        clean = [p for p in paths if not any(pr.path == str(p) and pr.check == "format" for pr in problems)]
-        problems += check_execution(clean, base_url=args.base_url, timeout=args.timeout)
-    for pr in problems:
-        print(pr)
-    bad = len({pr.path for pr in problems})
-    what = "static checks" if args.no_execute else "static checks and execution"
-    print(f"check-notebook: {len(paths) - bad}/{len(paths)} notebook(s) pass ({what}); {len(problems)} problem(s)",
-          file=sys.stderr)
-    return 1 if problems else 0
-
-
 # --- README index ---------------------------------------------------------------------------------
 def render_index(folder: Path | str = NOTEBOOK_DIR, root: Path | str = REPO_ROOT) -> str:
     """The markdown table of the cookbook notebooks, from their own titles and intros."""
@@ -344,50 +324,3 @@ def update_index(readme_text: str, table: str) -> str:
         raise ValueError(f"README has no {INDEX_START} ... {INDEX_END} markers; add them where the index goes")
     head = readme_text[: start + len(INDEX_START)]
     return f"{head}\n{table}\n{readme_text[end:]}"
-
-
-def _cli_index(args: argparse.Namespace) -> int:
-    readme = Path(args.readme)
-    text = readme.read_text(encoding="utf-8")
-    new = update_index(text, render_index())
-    if args.write:
-        if new != text:
-            readme.write_text(new, encoding="utf-8")
-            print(f"updated the notebook index in {readme}")
-        else:
-            print(f"the notebook index in {readme} is up to date")
-        return 0
-    if new == text:
-        print(f"the notebook index in {readme} is up to date")
-        return 0
-    diff = difflib.unified_diff(text.splitlines(), new.splitlines(), str(readme), "generated", lineterm="", n=0)
-    print("\n".join(diff))
-    print(f"the notebook index in {readme} is stale: run `kimi-cookbook index --write`", file=sys.stderr)
-    return 1
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser(
-        "check-notebook",
-        help="check notebooks the way a reviewer would",
-        description="Check cookbook notebooks: file name, title and intro, a tagged parameters cell of plain "
-        "literals, outputs stripped, no hard-coded secrets, no helper logic pasted in, and that each runs "
-        "under papermill against the embedded server. One line per problem; exit status 1 if any.",
-    )
-    p.add_argument("paths", nargs="*", metavar="PATH", help="notebooks (default: every notebooks/NN_*.ipynb)")
-    p.add_argument("--no-execute", action="store_true", help="static checks only (fast; used by pre-commit)")
-    p.add_argument("--base-url", default="", help="attach to this running server instead of the embedded one")
-    p.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds (default 900)")
-    p.set_defaults(func=_cli_check)
-
-    q = sub.add_parser(
-        "index",
-        help="check or rewrite README.md's notebook index",
-        description=f"The table between {INDEX_START} and {INDEX_END} in README.md, generated from each "
-        "notebook's title (first '# ' heading) and the first sentence of its intro paragraph.",
-    )
-    mode = q.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--check", action="store_true", help="exit 1 (and show the diff) if the index is stale")
-    mode.add_argument("--write", action="store_true", help="rewrite the index in place")
-    q.add_argument("--readme", default=str(REPO_ROOT / "README.md"), help="README file (default: the repo's)")
-    q.set_defaults(func=_cli_index)

@@ -8,12 +8,12 @@ parameters), so they attach to this one server instead of starting their own.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
 
 from kimi_cookbook.runner import NOTEBOOK_DIR, format_table, list_notebooks, run_notebooks
+from kimi_cookbook.server import connect
 
 
 def select_notebooks(only: list[str] | None) -> list[Path]:
@@ -29,8 +29,6 @@ def select_notebooks(only: list[str] | None) -> list[Path]:
 
 def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[str] | None = None,
              timeout: int = 900) -> int:
-    from kimi_cookbook.server import connect
-
     notebooks = select_notebooks(only)
     run_dir = Path(run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     started = time.perf_counter()
@@ -51,16 +49,3 @@ def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[s
     print(f"\n{len(results) - len(failed)}/{len(results)} notebooks ok in {time.perf_counter() - started:.0f} s; "
           f"executed copies and summary in {run_dir}/")
     return 1 if failed else 0
-
-
-def _cli_demo(args: argparse.Namespace) -> int:
-    return run_demo(args.base_url or "", args.run_dir, args.only, args.timeout)
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("demo", help="run every notebook end to end (embedded server, or --base-url)")
-    p.add_argument("--base-url", default="", help="attach to a running server (e.g. SGLang) instead")
-    p.add_argument("--run-dir", default=None, help="output folder (default runs/YYYYmmdd-HHMMSS)")
-    p.add_argument("--only", nargs="*", default=None, help="notebook names or number prefixes, e.g. 01 03")
-    p.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds")
-    p.set_defaults(func=_cli_demo)

@@ -6,15 +6,13 @@ is least privilege; ``RISKY_FLAGS`` explains every flag the page uses that the d
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import shlex
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
 
-from kimi_cookbook.hardware import GPUS, get_gpu
+from kimi_cookbook.hardware import get_gpu
 
 PREINSTALL = "pip install sentencepiece tiktoken"
 CONTAINER_CACHE = "/root/.cache/huggingface"
@@ -204,38 +202,6 @@ def check_host(timeout: float = 10.0, max_lines: int = 8) -> HostReport:
             text = f"(failed: {exc})"
         report.output[tool] = "\n".join(text.splitlines()[:max_lines])
     return report
-
-
-# --- CLI ---------------------------------------------------------------------------------------------
-def _cli_docker(args: argparse.Namespace) -> int:
-    if args.check_host:
-        report = check_host()
-        print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
-        return 0
-    run = docker_run(args.hardware, page_exact=args.page_exact, name=args.name, model_cache=args.model_cache,
-                     workdir=args.workdir, port=args.port, host_network=args.host_network,
-                     pass_hf_token=args.pass_hf_token)
-    name = "Kimi-linear" if args.page_exact else args.name
-    print(f"# 1. pull the image\n{docker_pull(args.hardware)}\n")
-    print(f"# 2. start the container\n{run}\n")
-    print(f"# 3. pre-install inside the container (the page's step)\n{preinstall(name)}\n")
-    print(f"# 4. a shell in the container\n{docker_exec(name)}")
-    return 0
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("docker", help="print docker pull/run/exec commands, or check this host")
-    p.add_argument("--hardware", default="mi300x", help=f"one of {', '.join(GPUS)}")
-    p.add_argument("--page-exact", action="store_true", help="the page's docker run line as written (AMD)")
-    p.add_argument("--name", default="kimi-linear")
-    p.add_argument("--model-cache", default="~/.cache/huggingface")
-    p.add_argument("--workdir", default=None)
-    p.add_argument("--port", type=int, default=30000)
-    p.add_argument("--host-network", action="store_true")
-    p.add_argument("--pass-hf-token", action="store_true", help="forward HF_TOKEN by name (value not printed)")
-    p.add_argument("--check-host", action="store_true", help="report rocm-smi/amd-smi/nvidia-smi/docker")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cli_docker)
 
 
 def execute(command: str, timeout: float | None = None) -> str:

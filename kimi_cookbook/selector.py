@@ -1,29 +1,28 @@
 """The page's interactive command generator, as plain Python.
 
-Two layers:
-
-* ``render_command(values)`` reproduces the SGLang cookbook page's React generator (``KimiLinearDeployment``)
-  character for character for the page's own options, including its two-line ``# Error: ...`` text.
-* ``build_launch_spec(...)`` / ``build_launch_command(...)`` is the typed API for code: it raises
-  ``ValueError`` for impossible choices instead of returning error text, shell-quotes every value, and
-  adds what the page lacks (NVIDIA GPUs, tp, host, port, context length, memory fraction, tokenizer path).
-  With default knobs it produces exactly the page's text.
+``render_command(values)`` reproduces the SGLang cookbook page's generator character for character for the
+page's own options, including its two-line ``# Error: ...`` text. ``build_launch_spec(...)`` /
+``build_launch_command(...)`` is the typed API for code: it raises ``ValueError`` for impossible choices
+instead of returning error text, shell-quotes every value, and adds what the page lacks (NVIDIA GPUs, tp,
+host, port, context length, memory fraction, tokenizer path); with default knobs it gives the page's text.
+Limits that come from the model (attention heads, context length, weight size) are read from its config.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
+import inspect
 import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kimi_cookbook import MODEL_ID
+from kimi_cookbook.capacity import load_model_config, weight_bytes
 from kimi_cookbook.hardware import GPUS, PAGE_HARDWARE, get_gpu
 from kimi_cookbook.versions import launch_extra_args
 
-# --- the page's option groups, ids, titles and labels (seed 002, ``const options``) -----------------
+# --- the page's option groups, ids, titles and labels (its generator's ``const options``) ----------
 PAGE_OPTIONS: dict[str, dict] = {
     "hardware": {
         "name": "hardware",
@@ -78,8 +77,8 @@ PAGE_ERROR_TEXT = (
     "# Error: Kimi-Linear doesn't support reasoning parser\n"
     '# Please select "Disabled" for Reasoning Parser or choose Kimi-Linear-Thinking model'
 )
-# The page's error names a "Kimi-Linear-Thinking" model; none is published (checked on the model hub
-# listing of moonshotai). The typed API says so instead of pointing users at it.
+# The page's error names a "Kimi-Linear-Thinking" model; none is published. The typed API says so instead
+# of pointing users at it.
 REASONING_ERROR = (
     "Kimi-Linear-48B-A3B-Instruct doesn't support a reasoning parser: with --reasoning-parser kimi_k2 "
     "all of its output would land in reasoning_content and content would stay empty. Leave "
@@ -88,11 +87,7 @@ REASONING_ERROR = (
 
 TOOL_CALL_PARSERS = ("kimi_k2",)
 REASONING_PARSERS = ("kimi_k2",)
-# Kimi-Linear has 32 attention heads (MLA and KDA layers alike); tensor parallelism splits them, and a
-# single node has at most 8 GPUs.
-NUM_HEADS = 32
-MAX_TP = 8
-MAX_CONTEXT = 1_048_576
+MAX_TP = 8  # GPUs in one node; the model's heads (from its config) must also divide evenly over tp
 _EXTRA_ARG = re.compile(r"--[A-Za-z0-9][A-Za-z0-9-]*(=[^\n\x00]*)?")
 
 
@@ -204,8 +199,6 @@ def local_model_config(model: str):
     A hub id (the page's model) or a folder whose config.json is not a Kimi-Linear one gives ``None``: the
     checks then use the published Kimi-Linear-48B-A3B-Instruct config.
     """
-    from kimi_cookbook.capacity import load_model_config
-
     folder = Path(model).expanduser()
     if not (folder / "config.json").is_file():
         return None
@@ -215,13 +208,12 @@ def local_model_config(model: str):
         return None
 
 
-def _check_weights_fit(gpu, tp: int, config=None) -> None:
+def _check_weights_fit(gpu, tp: int, cfg) -> None:
     """Each GPU holds its shard of the bf16 weights (plus replicated parts), counted by the capacity planner
-    for ``config`` (the served model's own config; default the published 48B one)."""
-    from kimi_cookbook.capacity import weight_bytes
+    for ``cfg`` (the served model's own config)."""
 
     def shard(n: int) -> int:
-        return weight_bytes(config, tp=n)["per_gpu"]
+        return weight_bytes(cfg, tp=n)["per_gpu"]
 
     if shard(tp) >= gpu.usable_memory_bytes:
         fits = [n for n in (1, 2, 4, 8) if shard(n) < gpu.usable_memory_bytes]
@@ -251,12 +243,14 @@ def build_launch_spec(
     gpu = get_gpu(hardware)
     model = _text("model", model)
     tp = gpu.default_tp if tp is None else _positive_int("tp", tp, MAX_TP)
-    config = local_model_config(model)  # a local folder: check against the served model, not the 48B one
-    heads = config.num_attention_heads if config is not None else NUM_HEADS
-    if heads % tp:
-        allowed = [n for n in range(1, MAX_TP + 1) if heads % n == 0]
-        raise ValueError(f"tp={tp} does not divide the model's {heads} attention heads; use one of {allowed}")
-    _check_weights_fit(gpu, tp, config)
+    # the model's limits: a local folder's own config, else the published one
+    cfg = local_model_config(model) or load_model_config()
+    heads = sorted({cfg.num_attention_heads, cfg.kda_num_heads})
+    if any(h % tp for h in heads):
+        allowed = [n for n in range(1, MAX_TP + 1) if all(h % n == 0 for h in heads)]
+        shown = " and ".join(str(h) for h in heads)
+        raise ValueError(f"tp={tp} does not divide the model's {shown} attention heads; use one of {allowed}")
+    _check_weights_fit(gpu, tp, cfg)
     if tool_call_parser is not None and tool_call_parser not in TOOL_CALL_PARSERS:
         raise ValueError(
             f"tool_call_parser {tool_call_parser!r} is not for Kimi-Linear; use one of {TOOL_CALL_PARSERS}"
@@ -280,7 +274,7 @@ def build_launch_spec(
     if port is not None:
         options.append(("--port", str(_positive_int("port", port, 65535))))
     if context_length is not None:
-        options.append(("--context-length", str(_positive_int("context_length", context_length, MAX_CONTEXT))))
+        options.append(("--context-length", str(_positive_int("context_length", context_length, cfg.max_context))))
     if mem_fraction_static is not None:
         try:
             frac = float(mem_fraction_static)
@@ -305,62 +299,5 @@ def build_launch_command(hardware: str = "mi300x", **knobs) -> str:
     return build_launch_spec(hardware, **knobs).to_shell()
 
 
-# --- CLI --------------------------------------------------------------------------------------------
-def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
-    """The typed API's knobs as CLI flags (shared by ``command`` and ``serve``)."""
-    parser.add_argument("--hardware", default="mi300x", help=f"one of {', '.join(GPUS)} (default mi300x)")
-    parser.add_argument("--model", default=MODEL_ID, help="model path or hub id")
-    parser.add_argument("--tp", type=int, default=None, help="tensor parallel size (default: per hardware)")
-    parser.add_argument("--tool-call-parser", default=None, help="kimi_k2 to enable tool calls")
-    parser.add_argument("--reasoning-parser", default=None, help="not supported by the Instruct model")
-    parser.add_argument("--tokenizer-path", default=None)
-    parser.add_argument("--host", default=None)
-    parser.add_argument("--port", type=int, default=None)
-    parser.add_argument("--context-length", type=int, default=None)
-    parser.add_argument("--mem-fraction-static", type=float, default=None)
-
-
-def launch_knobs(args: argparse.Namespace) -> dict:
-    return {
-        "model": args.model,
-        "tp": args.tp,
-        "tool_call_parser": args.tool_call_parser,
-        "reasoning_parser": args.reasoning_parser,
-        "tokenizer_path": args.tokenizer_path,
-        "host": args.host,
-        "port": args.port,
-        "context_length": args.context_length,
-        "mem_fraction_static": args.mem_fraction_static,
-    }
-
-
-def _cli_command(args: argparse.Namespace) -> int:
-    if args.page_exact:
-        knobs = launch_knobs(args)
-        page_knobs = {"tool_call_parser", "reasoning_parser"}
-        extra = [k for k, v in knobs.items() if v not in (None, MODEL_ID) and k not in page_knobs]
-        if extra:
-            raise ValueError(f"--page-exact takes only the page's options (hardware, parsers); drop {extra}")
-        values = {
-            "hardware": args.hardware.lower(),
-            "toolcall": "enabled" if args.tool_call_parser else "disabled",
-            "reasoning": "enabled" if args.reasoning_parser else "disabled",
-        }
-        text = render_command(values)
-        print(text)
-        return 1 if text.startswith("# Error") else 0
-    print(build_launch_command(args.hardware, **launch_knobs(args)))
-    return 0
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser(
-        "command",
-        help="print the SGLang launch command",
-        description="Print the launch command for Kimi-Linear on SGLang. With --page-exact, print exactly "
-        "what the cookbook page's generator shows (including its error text, exit status 1).",
-    )
-    add_launch_arguments(p)
-    p.add_argument("--page-exact", action="store_true", help="the page generator's text, character for character")
-    p.set_defaults(func=_cli_command)
-
+LAUNCH_KNOBS: tuple[str, ...] = tuple(inspect.signature(build_launch_spec).parameters)
+"""The knobs of :func:`build_launch_spec`, in order: the one list the CLI flags and ``server.connect`` use."""

@@ -9,82 +9,69 @@ One API for the notebooks, the tests and the CLI::
         srv.tokenizer_path  # HF tokenizer folder or hub id, None when unknown (attached)
         srv.kind            # "embedded" | "sglang" | "attached"
 
-* ``sglang``: ``python3 -m sglang.launch_server`` with the argv from :mod:`kimi_cookbook.selector`
-  (which also sets ``SGLANG_ROCM_FUSED_DECODE_MLA=0`` for AMD GPUs, in the child's environment).
-* ``embedded``: llama.cpp's OpenAI-compatible server from ``llama-cpp-python``
-  (``python -m llama_cpp.server``) serving the tiny model of :mod:`kimi_cookbook.tiny_model`. A real,
-  widely used server that SGLang's own benchmark client can drive (it ignores request fields it does
-  not know, such as ``ignore_eos``; ``transformers serve`` answers those with HTTP 422).
-
-The child runs in its own process group with its output in a log file. Readiness is polled over HTTP
-with a progress bar and a timeout; a child that exits or does not get ready in time raises
-:class:`ServerStartError` carrying the log's last lines. Stopping sends SIGTERM to the whole group and
-SIGKILL after a grace period; it runs on leaving the ``with`` block (also on an exception or
-KeyboardInterrupt), at interpreter exit, and -- on Linux -- the child gets SIGKILL if its parent dies.
-
-Parent-death signal, its limits: Linux's ``PR_SET_PDEATHSIG`` fires when the *thread* that forked the
-child exits, not the process. Launching from the main thread (scripts, Jupyter cells, the CLI) ties the
-server to the process. A launch from any other thread is handed to one long-lived daemon thread of this
-module, which forks there, so a short-lived worker thread that returns does not take the server down
-with it. It is set with ``preexec_fn``, which Python documents as unsafe when other threads are running
-(the forked child could deadlock on a lock held at fork time before it execs); ours only calls an
-already-loaded ``prctl`` and allocates nothing, and the tests launch from threads and notebooks.
-
-Readiness also checks *who* answers: the port is checked free and released before the child binds it,
-so another server could take it in between. A launched server is ready only when ``/v1/models`` lists
-the model it was started with; a foreign server on the port is named in the error.
-
-We do not use ``sglang.utils.launch_server_cmd`` / ``wait_for_server``: in SGLang 0.5.7 the first splits
-the command on spaces (an ``ENV=1`` prefix is not understood) and the second polls ``/v1/models``
-forever while the connection is refused, without noticing a dead process. SGLang's ``/health`` answers
-200 only after its warm-up generation, so it is the readiness check for SGLang.
+``sglang`` runs ``python3 -m sglang.launch_server`` with the argv from :mod:`kimi_cookbook.selector`;
+``embedded`` runs llama.cpp's OpenAI-compatible server (``python -m llama_cpp.server``, from
+``llama-cpp-python``) on the tiny model of :mod:`kimi_cookbook.tiny_model` -- a real server that SGLang's
+benchmark client can drive. The child is started and stopped by :mod:`kimi_cookbook.processes` (own process
+group, killed with this process), logs to a file, and is ready only when ``/v1/models`` lists the model it
+was started with (so a foreign server that took the port is named, not used) and, for SGLang, ``/health``
+answers 200 (after its warm-up generation). SGLang's own ``sglang.utils.launch_server_cmd`` /
+``wait_for_server`` are not used: in 0.5.7 the first splits the command on spaces (no ``ENV=1`` prefix) and
+the second polls forever without noticing a dead process.
 """
 
 from __future__ import annotations
 
 import atexit
-import errno
 import json
 import os
-import shlex
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from kimi_cookbook import processes
+from kimi_cookbook.net import DEFAULT_HOST, PortInUseError, check_port, free_port, http_get, normalize_base_url
+from kimi_cookbook.processes import display_command
+from kimi_cookbook.selector import LAUNCH_KNOBS, build_launch_spec
+from kimi_cookbook.tiny_model import cache_root, ensure_tiny_model
+
+__all__ = [
+    "BACKENDS",
+    "PortInUseError",
+    "Server",
+    "ServerStartError",
+    "attach",
+    "check_port",
+    "connect",
+    "display_command",
+    "embedded_argv",
+    "free_port",
+    "http_get",
+    "launch_embedded",
+    "launch_sglang",
+    "list_models",
+    "normalize_base_url",
+    "ready",
+    "stop_all",
+    "wait_ready",
+]
+
 BACKENDS = ("embedded", "sglang")
 KINDS = ("embedded", "sglang", "attached")
-DEFAULT_HOST = "127.0.0.1"
 EMBEDDED_TIMEOUT_S = 120.0
 SGLANG_TIMEOUT_S = 1800.0  # first start downloads ~100 GB of weights and compiles kernels
 ATTACH_TIMEOUT_S = 30.0
-STOP_GRACE_S = 15.0
+STOP_GRACE_S = processes.STOP_GRACE_S
 LOG_TAIL_LINES = 40
 
-# Knobs of selector.build_launch_spec that only make sense for SGLang; connect() drops them for the
-# embedded server and for attach mode, so one notebook cell works for every backend.
-SGLANG_KNOBS = (
-    "hardware",
-    "model",
-    "tp",
-    "tool_call_parser",
-    "reasoning_parser",
-    "tokenizer_path",
-    "context_length",
-    "mem_fraction_static",
-    "extra_args",
-    "python",
-    "env",
-)
+# Knobs only SGLang takes (host and port apply to every backend); connect() drops them for the embedded
+# server and for attach mode, so one notebook cell works for every backend.
+SGLANG_KNOBS = (*(k for k in LAUNCH_KNOBS if k not in ("host", "port")), "python", "env")
 
 
 class ServerStartError(RuntimeError):
@@ -115,72 +102,6 @@ class ServerStartError(RuntimeError):
         super().__init__(message)
 
 
-class PortInUseError(ValueError):
-    """The requested port is already taken by another process."""
-
-
-# --- ports and URLs ---------------------------------------------------------------------------------
-def free_port(host: str = DEFAULT_HOST) -> int:
-    """A port that is free now on ``host`` (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def check_port(port, host: str = DEFAULT_HOST) -> int:
-    """``port`` as an int if it can be listened on; 0 picks a free one. Raises ValueError otherwise."""
-    if isinstance(port, str) and port.strip().isdigit():
-        port = int(port)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be a whole number from 0 (pick a free one) to 65535, got {port!r}")
-    if port == 0:
-        return free_port(host)
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                raise PortInUseError(
-                    f"port {port} on {host} is already in use (or not allowed): stop what listens there, "
-                    "pick another port, or pass port=0 for a free one"
-                ) from None
-            raise
-    return port
-
-
-def normalize_base_url(base_url: str) -> str:
-    """``http(s)://host:port`` without a trailing ``/`` or ``/v1``; ValueError for anything else."""
-    if not isinstance(base_url, str) or not base_url.strip():
-        raise ValueError(f"base_url must be a URL such as 'http://127.0.0.1:30000', got {base_url!r}")
-    url = base_url.strip().rstrip("/")
-    url = url.removesuffix("/v1")
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url must start with http:// or https:// and name a host, got {base_url!r}")
-    try:
-        parts.port  # noqa: B018  (raises ValueError for a bad port)
-    except ValueError:
-        raise ValueError(f"base_url has an invalid port: {base_url!r}") from None
-    if parts.query or parts.fragment or "@" in parts.netloc:
-        raise ValueError(f"base_url must not carry credentials, a query or a fragment: {base_url!r}")
-    return url
-
-
-def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """``GET url`` -> (status, body); status 0 when nothing answers. Never raises for HTTP errors."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read() or b""
-    except (urllib.error.URLError, OSError, ValueError):
-        return 0, b""
-
-
-_http_get = http_get  # the old private name, kept for callers that import it
-
-
 def list_models(base_url: str, timeout: float = 10.0) -> list[str]:
     """Model ids from ``GET {base_url}/v1/models``."""
     status, body = http_get(f"{normalize_base_url(base_url)}/v1/models", timeout)
@@ -196,7 +117,7 @@ def _model_ids(body: bytes) -> list[str] | None:
         return None
 
 
-def _ready(base_url: str, health: bool, model: str | None = None) -> tuple[bool, str]:
+def ready(base_url: str, health: bool, model: str | None = None) -> tuple[bool, str]:
     """Readiness: ``/v1/models`` answers 200 and, with ``health``, ``/health`` answers 200 or 404.
 
     ``/health`` is SGLang's: 503 until warm-up is done. A server without it (404) is judged by
@@ -212,7 +133,7 @@ def _ready(base_url: str, health: bool, model: str | None = None) -> tuple[bool,
             shown = "an unreadable model list" if ids is None else f"models {ids}"
             return False, f"foreign server at {base_url}: /v1/models lists {shown}, not {model!r}"
     if health:
-        hstatus, _ = _http_get(f"{base_url}/health", timeout=10.0)
+        hstatus, _ = http_get(f"{base_url}/health", timeout=10.0)
         if hstatus not in (200, 404):
             return False, f"/health: {hstatus or 'no answer'}"
     return True, "ready"
@@ -265,7 +186,7 @@ class Server:
         with _LIVE_LOCK:
             _LIVE.discard(self)
         if self.process is not None:
-            _stop_group(self.process, grace_s)
+            processes.stop_group(self.process, grace_s)
 
     def __enter__(self) -> Self:
         return self
@@ -287,38 +208,6 @@ def _tail(path: str | None, lines: int) -> str:
     return "\n".join(deque(text.splitlines(), maxlen=lines))
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _stop_group(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM to ``proc``'s process group (it must lead one), SIGKILL after ``grace_s``; reaps it."""
-    pgid = proc.pid  # start_new_session=True: the child leads its own group
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + (grace_s if sig == signal.SIGTERM else 10.0)
-        while time.monotonic() < deadline:
-            try:
-                proc.wait(timeout=0.1)  # reap the leader so the group can disappear
-            except subprocess.TimeoutExpired:
-                pass
-            if proc.poll() is not None and not _group_alive(pgid):
-                return
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
-
-
 @atexit.register
 def stop_all() -> None:
     """Stop every server this process launched and has not stopped yet (also runs at exit)."""
@@ -328,84 +217,8 @@ def stop_all() -> None:
         srv.stop(grace_s=5.0)
 
 
-def _parent_death_signal_fn():
-    """A preexec_fn that asks Linux to SIGKILL the child when its parent dies (None elsewhere).
-
-    ctypes is loaded here, in the parent: between fork and exec only the prepared call runs.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # best effort: no prctl, no PDEATHSIG
-        return None
-    pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
-
-    def _set() -> None:
-        prctl(pr_set_pdeathsig, sigkill)
-
-    return _set
-
-
-def _popen(argv: list[str], log_fh, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=log_fh,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-        preexec_fn=_parent_death_signal_fn(),  # noqa: PLW1509
-    )
-
-
-_SPAWNER: tuple[threading.Thread, object] | None = None
-_SPAWNER_LOCK = threading.Lock()
-
-
-def _spawner_loop(jobs) -> None:
-    while True:
-        args, box, done = jobs.get()
-        try:
-            box.append(_popen(*args))
-        except BaseException as exc:  # handed back to the caller's thread
-            box.append(exc)
-        done.set()
-
-
-def _popen_tied_to_process(argv: list[str], log_fh, env: dict[str, str]) -> subprocess.Popen:
-    """Popen from a thread that lives as long as the process, so PR_SET_PDEATHSIG means "the process".
-
-    The main thread is such a thread. Any other caller hands the fork to one daemon thread of this
-    module (daemon threads are never joined: it ends with the process).
-    """
-    global _SPAWNER
-    if threading.current_thread() is threading.main_thread():
-        return _popen(argv, log_fh, env)
-    import queue
-
-    with _SPAWNER_LOCK:
-        if _SPAWNER is None or not _SPAWNER[0].is_alive():
-            jobs: queue.SimpleQueue = queue.SimpleQueue()
-            thread = threading.Thread(target=_spawner_loop, args=(jobs,), name="kimi-cookbook-spawner", daemon=True)
-            thread.start()
-            _SPAWNER = (thread, jobs)
-        jobs = _SPAWNER[1]
-    box: list = []
-    done = threading.Event()
-    jobs.put(((argv, log_fh, env), box, done))
-    done.wait()
-    if isinstance(box[0], BaseException):
-        raise box[0]
-    return box[0]
-
-
 # --- launching --------------------------------------------------------------------------------------
 def _default_log_path(kind: str, port: int) -> Path:
-    from kimi_cookbook.tiny_model import cache_root
-
     folder = cache_root() / "logs"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{kind}-{port}-{time.strftime('%Y%m%d-%H%M%S')}.log"
@@ -427,7 +240,7 @@ _FOREIGN_HINT = (
 )
 
 
-def _wait_ready(
+def wait_ready(
     base_url: str,
     *,
     timeout_s: float,
@@ -440,7 +253,7 @@ def _wait_ready(
 ) -> float:
     """Poll until ready; returns seconds waited. Raises ServerStartError on exit or timeout.
 
-    With ``model``, a server whose ``/v1/models`` does not list it is not ready (see :func:`_ready`).
+    With ``model``, a server whose ``/v1/models`` does not list it is not ready (see :func:`ready`).
     """
     from tqdm.auto import tqdm
 
@@ -463,7 +276,7 @@ def _wait_ready(
                     _tail(log_path, LOG_TAIL_LINES),
                     log_path,
                 )
-            ok, state = _ready(base_url, health, model)
+            ok, state = ready(base_url, health, model)
             if ok:
                 return time.monotonic() - start
             elapsed = time.monotonic() - start
@@ -501,7 +314,7 @@ def _spawn(
     with open(log, "ab") as fh:
         fh.write(f"$ {command}\n".encode())
         fh.flush()
-        proc = _popen_tied_to_process(argv, fh, env)
+        proc = processes.start(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, env=env)
     srv = Server(
         base_url=base_url,
         model=model,
@@ -516,7 +329,7 @@ def _spawn(
     with _LIVE_LOCK:
         _LIVE.add(srv)
     try:
-        srv.startup_s = _wait_ready(
+        srv.startup_s = wait_ready(
             base_url,
             timeout_s=timeout_s,
             health=health,
@@ -567,14 +380,6 @@ def embedded_argv(
     ]
 
 
-def display_command(argv: list[str], env: dict[str, str] | None = None) -> str:
-    """``argv`` as one terminal line: ``python3`` for this interpreter, env prefix, every word shell-quoted."""
-    shown = ["python3" if i == 0 and a == sys.executable else a for i, a in enumerate(argv)]
-    prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in (env or {}).items())
-    return prefix + shlex.join(shown)
-
-
-
 def launch_embedded(
     *,
     port: int = 0,
@@ -587,19 +392,15 @@ def launch_embedded(
 ) -> Server:
     """Start llama.cpp's OpenAI server (llama-cpp-python) on the tiny local model; wait until ready.
 
-    Ready: ``/v1/models`` lists the tiny model's name (a foreign server on the port is an error). The
-    child is stopped when the process ends, even by SIGKILL (Linux parent-death signal, tied to the
-    process as the module docstring explains; launch from the main thread where you can).
+    Ready: ``/v1/models`` lists the tiny model's name (a foreign server on the port is an error).
     """
     timeout_s = _check_timeout(timeout_s)
-    try:
+    try:  # optional dependency, imported only to say clearly when it is missing
         import llama_cpp  # noqa: F401
     except ImportError:
         raise ServerStartError(
             "the embedded server needs llama-cpp-python[server]: pip install -r requirements-embedded.txt"
         ) from None
-    from kimi_cookbook.tiny_model import ensure_tiny_model
-
     tiny = ensure_tiny_model(cache_dir)
     port = check_port(port, host)
     argv = embedded_argv(str(tiny.gguf_path), model=tiny.name, host=host, port=port, n_ctx=n_ctx)
@@ -637,11 +438,8 @@ def launch_sglang(
     ``tool_call_parser``, ``context_length``, ...). The selector's environment (on AMD
     ``SGLANG_ROCM_FUSED_DECODE_MLA=0``) is added to the child's. Ready also needs ``/v1/models`` to
     list the served model (``--served-model-name`` or the model path). ``env`` adds variables to the child's
-    environment (e.g. ``HF_HUB_OFFLINE=1`` for a local model). Parent-death signal: as for
-    :func:`launch_embedded` (see the module docstring for its per-thread limit).
+    environment (e.g. ``HF_HUB_OFFLINE=1`` for a local model).
     """
-    from kimi_cookbook.selector import build_launch_spec
-
     timeout_s = _check_timeout(timeout_s)
     port = check_port(port, host)
     spec = build_launch_spec(hardware, host=host, port=port, **knobs)
@@ -678,7 +476,7 @@ def attach(
     """
     url = normalize_base_url(base_url)
     timeout_s = _check_timeout(timeout_s)
-    waited = _wait_ready(
+    waited = wait_ready(
         url,
         timeout_s=timeout_s,
         health=True,
@@ -704,12 +502,8 @@ def connect(backend: str = "embedded", base_url: str = "", **kw) -> Server:
 
     Use it as a context manager: the launched server stops on leaving the block. Keyword arguments go
     to :func:`attach`, :func:`launch_embedded` or :func:`launch_sglang`; SGLang-only knobs
-    (``hardware``, ``tp``, ...) are ignored by the other two, so one notebook cell serves all cases.
-
-    A launched server gets SIGKILL if this process dies (Linux ``PR_SET_PDEATHSIG``). That signal is
-    per thread: call this from the main thread (scripts and Jupyter cells run there); calls from other
-    threads fork from a long-lived helper thread instead, so the server still lives as long as the
-    process, not as long as the calling thread.
+    (``hardware``, ``tp``, ...) are ignored by the other two, so one notebook cell serves all cases. A
+    launched server is killed with this process (see :mod:`kimi_cookbook.processes`).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -719,50 +513,3 @@ def connect(backend: str = "embedded", base_url: str = "", **kw) -> Server:
     if backend == "embedded":
         return launch_embedded(**{k: v for k, v in kw.items() if k not in SGLANG_KNOBS})
     return launch_sglang(**{k: v for k, v in kw.items() if k != "cache_dir" and k != "n_ctx"})
-
-
-# --- CLI: kimi-cookbook serve -----------------------------------------------------------------------
-def _cli_serve(args) -> int:
-    from kimi_cookbook.selector import launch_knobs
-
-    kw: dict = {"port": args.port or 0, "progress": sys.stderr.isatty()}
-    if args.timeout is not None:
-        kw["timeout_s"] = args.timeout
-    if args.backend == "sglang":
-        knobs = {k: v for k, v in launch_knobs(args).items() if k not in ("host", "port")}
-        kw.update(hardware=args.hardware, host=args.host or DEFAULT_HOST, **knobs)
-    else:
-        kw.update(host=args.host or DEFAULT_HOST)
-    srv = connect(args.backend, **kw)
-    try:
-        print(f"$ {srv.command}")
-        print(f"{srv.kind} server (pid {srv.pid}) ready in {srv.startup_s:.1f} s at {srv.openai_base_url}")
-        print(f"model: {srv.model}")
-        if srv.tokenizer_path:
-            print(f"tokenizer: {srv.tokenizer_path}")
-        print(f"log: {srv.log_path}\nCtrl-C stops it.", flush=True)
-        while srv.running:
-            time.sleep(1.0)
-        print(f"server exited with code {srv.process.returncode}; last log lines:\n{srv.log_tail()}")
-        return 1
-    except KeyboardInterrupt:
-        print("\nstopping ...", flush=True)
-        return 0
-    finally:
-        srv.stop()
-
-
-def register_cli(sub) -> None:
-    from kimi_cookbook.selector import add_launch_arguments
-
-    p = sub.add_parser(
-        "serve",
-        help="run the embedded server or SGLang in the foreground (Ctrl-C stops it)",
-        description="Start a server and keep it in the foreground until Ctrl-C. 'embedded' (default) serves "
-        "a tiny local model with llama.cpp's OpenAI server on CPU; 'sglang' launches "
-        "python3 -m sglang.launch_server with the selector's options.",
-    )
-    p.add_argument("--backend", choices=BACKENDS, default="embedded")
-    p.add_argument("--timeout", type=float, default=None, help="seconds to wait for readiness")
-    add_launch_arguments(p)
-    p.set_defaults(func=_cli_serve)

@@ -345,9 +345,9 @@ def test_new_results_dir_unique_and_env(tmp_path, monkeypatch):
 
 
 def test_save_writes_both_files_atomically(tmp_path):
-    records = [{"name": "a", "wall_s": 1.0, "client": {"x": 1}}, {"name": "b", "wall_s": 2.0, "client": {}}]
-    bench._save(records[:1], tmp_path)
-    bench._save(records, tmp_path)
+    records = [{"name": "a", "wall_s": 1.0}, {"name": "b", "wall_s": 2.0}]
+    bench.save_results(records[:1], tmp_path)
+    bench.save_results(records, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.jsonl"]  # no .tmp left
     assert list(bench.load_results(tmp_path)["name"]) == ["a", "b"]
     assert (tmp_path / "results.csv").read_text().splitlines() == ["name,wall_s", "a,1.0", "b,2.0"]

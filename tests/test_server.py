@@ -205,20 +205,19 @@ def test_timeout_stops_the_process(tmp_path):
 
 def test_foreign_server_on_the_port_is_not_ready(embedded_server):
     """Another server answering /v1/models on our port (the port-race case) is not taken for ours."""
-    ok, state = ks._ready(embedded_server.base_url, health=False, model=embedded_server.model)
+    ok, state = ks.ready(embedded_server.base_url, health=False, model=embedded_server.model)
     assert ok and state == "ready"
-    ok, state = ks._ready(embedded_server.base_url, health=False, model="moonshotai/Kimi-Linear-48B-A3B-Instruct")
+    ok, state = ks.ready(embedded_server.base_url, health=False, model="moonshotai/Kimi-Linear-48B-A3B-Instruct")
     assert not ok
     assert state.startswith(f"foreign server at {embedded_server.base_url}") and "kimi-cookbook-tiny" in state
     with pytest.raises(
         ServerStartError, match="was not ready after 1 s .*foreign server.*another server took the port"
     ):
-        ks._wait_ready(embedded_server.base_url, timeout_s=1, health=False, model="not-the-tiny-model", progress=False)
+        ks.wait_ready(embedded_server.base_url, timeout_s=1, health=False, model="not-the-tiny-model", progress=False)
     assert embedded_server.running
 
 
-def test_http_get_public_and_old_names():
-    assert ks._http_get is ks.http_get and callable(ks._stop_group)
+def test_http_get_answers_0_when_nothing_listens():
     assert ks.http_get(f"http://127.0.0.1:{ks.free_port()}/v1/models", timeout=2) == (0, b"")
 
 

@@ -1,0 +1,96 @@
+"""Benchmarks with SGLang's own tools, beside the SGLang cookbook page's MI300X numbers.
+
+:mod:`.scenarios` says what a speed run runs, :mod:`.speed` runs SGLang's serving client and saves rows from
+its JSON records (:mod:`.results`), :mod:`.gsm8k` measures accuracy, :mod:`.reference` holds the page's
+numbers, :mod:`.compare` sets a run beside them and :mod:`.parse` reads printed output and records. The
+names below are the public API; notebooks and the CLI use only these.
+"""
+
+from kimi_cookbook.bench.compare import COMPARE_METRICS, compare, compare_gsm8k, plot_vs_concurrency
+from kimi_cookbook.bench.gsm8k import (
+    INVALID,
+    GSM8KRun,
+    answer_value,
+    gsm8k_command,
+    gsm8k_sample_path,
+    last_integer,
+    run_gsm8k,
+    run_gsm8k_harness,
+    run_gsm8k_openai,
+)
+from kimi_cookbook.bench.parse import (
+    BLOCK_TITLE,
+    RECORD_COLUMNS,
+    parse_bench_serving,
+    parse_gsm8k,
+    row_from_record,
+    snake_case,
+)
+from kimi_cookbook.bench.reference import (
+    REFERENCE_COLUMNS,
+    load_reference,
+    load_reference_gsm8k,
+    page_speed_runs,
+    reference_data,
+)
+from kimi_cookbook.bench.results import RUNS_ENV, load_results, new_results_dir, save_results
+from kimi_cookbook.bench.scenarios import CLIENT_BACKENDS, DATASETS, PRESETS, Scenario, preset, scenario_table
+from kimi_cookbook.bench.speed import (
+    BenchError,
+    bench_command,
+    bench_settings,
+    check_base_url,
+    client_module,
+    commands_for,
+    default_client_backend,
+    display_command,
+    run_bench,
+    run_speed,
+)
+
+__all__ = [
+    "BLOCK_TITLE",
+    "CLIENT_BACKENDS",
+    "COMPARE_METRICS",
+    "DATASETS",
+    "INVALID",
+    "PRESETS",
+    "RECORD_COLUMNS",
+    "REFERENCE_COLUMNS",
+    "RUNS_ENV",
+    "BenchError",
+    "GSM8KRun",
+    "Scenario",
+    "answer_value",
+    "bench_command",
+    "bench_settings",
+    "check_base_url",
+    "client_module",
+    "commands_for",
+    "compare",
+    "compare_gsm8k",
+    "default_client_backend",
+    "display_command",
+    "gsm8k_command",
+    "gsm8k_sample_path",
+    "last_integer",
+    "load_reference",
+    "load_reference_gsm8k",
+    "load_results",
+    "new_results_dir",
+    "page_speed_runs",
+    "parse_bench_serving",
+    "parse_gsm8k",
+    "plot_vs_concurrency",
+    "preset",
+    "reference_data",
+    "row_from_record",
+    "run_bench",
+    "run_gsm8k",
+    "run_gsm8k_harness",
+    "run_gsm8k_openai",
+    "run_speed",
+    "save_results",
+    "scenario_table",
+    "snake_case",
+]

@@ -1,0 +1,298 @@
+"""GSM8K accuracy: the page's harness on SGLang servers, the same evaluation over the OpenAI API elsewhere.
+
+:func:`gsm8k_command` builds the page's ``python3 -m sglang.test.few_shot_gsm8k`` call, which needs SGLang's
+native ``/generate`` and ``/get_model_info``. :func:`run_gsm8k_openai` asks the same few-shot prompt with the
+same stop strings over ``/v1/completions`` and extracts answers by the harness's own rule
+(:func:`answer_value`), for servers that are not SGLang (the embedded one) on a small local sample.
+:func:`run_gsm8k` picks between them for a connected server; the notebook calls it.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from kimi_cookbook.bench.parse import parse_gsm8k
+from kimi_cookbook.bench.speed import BenchError, check_base_url, default_client_backend, display_command
+from kimi_cookbook.processes import run_streaming
+
+__all__ = [
+    "INVALID",
+    "GSM8KRun",
+    "answer_value",
+    "gsm8k_command",
+    "gsm8k_sample_path",
+    "last_integer",
+    "run_gsm8k",
+    "run_gsm8k_harness",
+    "run_gsm8k_openai",
+]
+
+
+def _echo(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def _host_port(base_url: str) -> tuple[str, int]:
+    parts = urlsplit(check_base_url(base_url))
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname}", port
+
+
+def gsm8k_command(
+    base_url: str = "http://127.0.0.1:30000",
+    *,
+    num_questions: int = 200,
+    data_path: str | None = None,
+    parallel: int = 128,
+    python: str | None = None,
+) -> list[str]:
+    """The page's ``python3 -m sglang.test.few_shot_gsm8k --num-questions 200`` aimed at ``base_url``
+    (``--host`` with scheme, ``--port``); ``data_path`` is a local GSM8K ``test.jsonl`` for machines
+    without internet (otherwise it downloads from GitHub). Needs an SGLang server (native API)."""
+    if isinstance(num_questions, bool) or not isinstance(num_questions, int) or not 1 <= num_questions <= 1319:
+        raise ValueError(f"num_questions must be an integer in [1, 1319] (GSM8K test size), got {num_questions!r}")
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 1024:
+        raise ValueError(f"parallel must be an integer in [1, 1024], got {parallel!r}")
+    host, port = _host_port(base_url)
+    cmd = [
+        python or sys.executable,
+        "-m",
+        "sglang.test.few_shot_gsm8k",
+        "--num-questions",
+        str(num_questions),
+        "--parallel",
+        str(parallel),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    if data_path:
+        cmd += ["--data-path", str(data_path)]
+    return cmd
+
+
+GSM8K_SAMPLE = "data/gsm8k_sample.jsonl"
+INVALID = -9999999
+"""What an answer without a readable number counts as (the value SGLang's harness uses)."""
+
+
+def gsm8k_sample_path() -> str:
+    """A handful of GSM8K-style questions written for this cookbook (not GSM8K itself), same JSONL format
+    (``question``, ``answer`` ending in ``#### N``): usable as ``few_shot_gsm8k --data-path``."""
+    return str(resources.files("kimi_cookbook").joinpath(GSM8K_SAMPLE))
+
+
+def last_integer(text: str) -> int:
+    """The answer rule of SGLang's ``few_shot_gsm8k`` (``get_answer_value``), written here for machines
+    without SGLang: commas removed, the last run of digits read as a Python literal, :data:`INVALID` if
+    there is none or it is not a valid literal (``"007"``: Python forbids leading zeros; ``"00"`` is 0)."""
+    digits = re.findall(r"\d+", text.replace(",", ""))
+    if not digits:
+        return INVALID
+    try:
+        return ast.literal_eval(digits[-1])
+    except SyntaxError:
+        return INVALID
+
+
+@functools.cache
+def _sglang_answer_value() -> Callable[[str], int] | None:
+    try:  # lazy and optional: the harness module pulls in SGLang's frontend, heavy and absent on most laptops
+        from sglang.test.few_shot_gsm8k import get_answer_value
+    except Exception:  # noqa: BLE001 - not installed, or installed without the frontend's dependencies
+        return None
+    return get_answer_value
+
+
+def answer_value(text: str) -> int:
+    """The number a GSM8K answer gives, extracted by SGLang's own ``get_answer_value`` where SGLang's
+    harness imports, else by :func:`last_integer` (the same rule)."""
+    extract = _sglang_answer_value() or last_integer
+    return extract(text)
+
+
+def run_gsm8k_openai(
+    base_url: str,
+    model: str,
+    *,
+    data_path: str | None = None,
+    num_questions: int = 200,
+    num_shots: int = 5,
+    max_new_tokens: int = 512,
+    parallel: int = 8,
+    timeout_s: float = 300.0,
+) -> tuple[dict[str, float], str]:
+    """few_shot_gsm8k's evaluation over the OpenAI completions API (for servers without SGLang's native API).
+
+    Same prompt (``num_shots`` solved examples, then ``Question: ...\\nAnswer:``), greedy decoding, the same
+    stop strings and answer extraction (last integer). The first ``num_shots`` items serve as the shots and
+    are also asked, as in few_shot_gsm8k. Returns (result dict like :func:`parse_gsm8k`'s, printed text in
+    few_shot_gsm8k's format). ``num_questions`` must be in [1, number of questions in the file]; the API key
+    is ``$SGLANG_API_KEY`` (see :func:`kimi_cookbook.client.make_client`).
+    """
+    from kimi_cookbook.client import make_client  # lazy: openai takes most of a second to import
+
+    base_url = check_base_url(base_url)
+    path = data_path or gsm8k_sample_path()
+    lines = [json.loads(ln) for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not lines:
+        raise ValueError(f"{path}: no questions")
+    if not 0 <= num_shots < len(lines):
+        raise ValueError(f"num_shots must be in [0, {len(lines) - 1}] for {len(lines)} questions, got {num_shots}")
+    if isinstance(num_questions, bool) or not isinstance(num_questions, int) or not 1 <= num_questions <= len(lines):
+        raise ValueError(
+            f"num_questions must be an integer in [1, {len(lines)}] (questions in {Path(path).name}), "
+            f"got {num_questions!r}"
+        )
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 1024:
+        raise ValueError(f"parallel must be an integer in [1, 1024], got {parallel!r}")
+
+    def one(i: int, with_answer: bool) -> str:
+        s = "Question: " + lines[i]["question"] + "\nAnswer:"
+        return s + " " + lines[i]["answer"] if with_answer else s
+
+    shots = "".join(one(i, True) + "\n\n" for i in range(num_shots))
+    items = list(range(num_questions))
+    labels = [answer_value(lines[i]["answer"]) for i in items]
+    client = make_client(base_url, timeout=timeout_s)  # API key: $SGLANG_API_KEY if set
+
+    def ask(i: int) -> tuple[str, int]:
+        r = client.completions.create(
+            model=model,
+            prompt=shots + one(i, False),
+            max_tokens=max_new_tokens,
+            temperature=0,
+            stop=["Question", "Assistant:", "<|separator|>"],
+        )
+        return r.choices[0].text, (r.usage.completion_tokens if r.usage else 0)
+
+    tic = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        answers = list(pool.map(ask, items))
+    latency = time.perf_counter() - tic
+    preds = [answer_value(text) for text, _ in answers]
+    n = len(items)
+    result = {
+        "accuracy": sum(p == y for p, y in zip(preds, labels)) / n,
+        "invalid": sum(p == INVALID for p in preds) / n,
+        "latency": latency,
+        "output_throughput": sum(t for _, t in answers) / latency,
+    }
+    text = (
+        f"Accuracy: {result['accuracy']:.3f}\nInvalid: {result['invalid']:.3f}\n"
+        f"Latency: {result['latency']:.3f} s\nOutput throughput: {result['output_throughput']:.3f} token/s\n"
+    )
+    return result, text
+
+
+@dataclass
+class GSM8KRun:
+    """One GSM8K evaluation: parsed ``result``, printed ``text``, ``method`` (``few_shot_gsm8k`` or
+    ``openai-sample``), the terminal ``command`` or a description, and ``reason`` for the method chosen."""
+
+    result: dict[str, float]
+    text: str
+    method: str
+    command: str
+    reason: str
+    num_questions: int
+
+
+def run_gsm8k_harness(
+    base_url: str,
+    *,
+    num_questions: int = 200,
+    data_path: str | None = None,
+    parallel: int = 128,
+    workdir: str | os.PathLike = ".",
+    timeout_s: float | None = 3600,
+    stream: bool = True,
+) -> GSM8KRun:
+    """Run the page's ``python3 -m sglang.test.few_shot_gsm8k`` against an SGLang server; parse its output.
+
+    Raises :class:`BenchError` (``results_dir`` = ``workdir``, which holds ``gsm8k.log``) when it exits
+    non-zero or runs past ``timeout_s``."""
+    cmd = gsm8k_command(base_url, num_questions=num_questions, data_path=data_path, parallel=parallel)
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # few_shot_gsm8k writes tmp_output_gsm8k.txt into its working directory: run it in ``workdir``
+    try:
+        rc, text = run_streaming(cmd, env=env, log_path=work / "gsm8k.log", echo=_echo if stream else None,
+                                 timeout=timeout_s, cwd=work)
+    except TimeoutError as exc:
+        raise BenchError(str(exc), work) from exc
+    if rc != 0:
+        raise BenchError(f"few_shot_gsm8k exited with {rc}; see {work / 'gsm8k.log'}", work)
+    return GSM8KRun(
+        parse_gsm8k(text),
+        text,
+        "few_shot_gsm8k",
+        display_command(cmd),
+        "SGLang server",
+        num_questions,
+    )
+
+
+def run_gsm8k(
+    srv,
+    *,
+    num_questions: int = 200,
+    data_path: str = "",
+    parallel: int = 128,
+    workdir: str | os.PathLike = ".",
+    sample_questions: int = 12,
+    stream: bool = True,
+) -> GSM8KRun:
+    """GSM8K for a server handle: the page's harness on SGLang; on other servers (the embedded one) the same
+    few-shot evaluation over the OpenAI API on a local sample (``data_path``, else the shipped sample),
+    because few_shot_gsm8k needs SGLang's native ``/generate`` and ``/get_model_info``."""
+    if default_client_backend(srv.kind, srv.base_url) == "sglang":
+        return run_gsm8k_harness(
+            srv.base_url,
+            num_questions=num_questions,
+            data_path=data_path or None,
+            parallel=parallel,
+            workdir=workdir,
+            stream=stream,
+        )
+    path = data_path or gsm8k_sample_path()
+    available = sum(1 for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip())
+    n = min(num_questions, sample_questions, available)  # 0 or less: run_gsm8k_openai names the limit
+    result, text = run_gsm8k_openai(
+        srv.base_url,
+        srv.model,
+        data_path=path,
+        num_questions=n,
+        parallel=min(parallel, 8),
+    )
+    if stream:
+        print(text, end="")
+    reason = (
+        f"{srv.kind} server is not SGLang: few_shot_gsm8k needs SGLang's native /generate and /get_model_info, "
+        f"so the same 5-shot prompt, stop strings and answer extraction ran over /v1/completions on {n} local "
+        f"question(s) from {Path(path).name}"
+    )
+    return GSM8KRun(
+        result,
+        text,
+        "openai-sample",
+        f"kimi_cookbook.bench.run_gsm8k_openai({n} questions)",
+        reason,
+        n,
+    )

@@ -1,0 +1,62 @@
+"""Results folders: where a benchmark run keeps its rows, written so an interrupted run keeps what finished."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["RUNS_ENV", "load_results", "new_results_dir", "save_results"]
+
+RUNS_ENV = "KIMI_COOKBOOK_RUNS"
+"""Environment variable naming the default parent folder of results folders (default ``runs``)."""
+
+
+def new_results_dir(base: str | os.PathLike | None = None, prefix: str = "bench") -> Path:
+    """A fresh, empty, timestamped results folder ``BASE/PREFIX-YYYYmmdd-HHMMSS``, created here so that two runs
+    in the same second get different ones (``-2``, ``-3``, ... appended). ``base`` defaults to
+    ``$KIMI_COOKBOOK_RUNS``, else ``runs`` (relative to the working directory)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", prefix or ""):
+        raise ValueError(f"prefix {prefix!r}: use 1-64 of A-Z a-z 0-9 _ . - (a folder name)")
+    root = Path(base if base is not None else (os.environ.get(RUNS_ENV) or "runs"))
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while True:
+        path = root / (f"{prefix}-{stamp}" if n == 1 else f"{prefix}-{stamp}-{n}")
+        try:
+            path.mkdir()  # atomic: only one caller gets a given name
+        except FileExistsError:
+            n += 1
+            continue
+        return path
+
+
+def save_results(rows: list[dict], results_dir: str | os.PathLike) -> None:
+    """Write ``results.jsonl`` and ``results.csv`` (one row per finished scenario) into ``results_dir``.
+
+    Each goes to a temporary file first, then is renamed (atomic): ``results.jsonl`` first, ``results.csv``
+    last, so a ``results.csv`` that exists means ``results.jsonl`` holds at least the same rows.
+    """
+    out = Path(results_dir)
+    jsonl_tmp, csv_tmp = out / "results.jsonl.tmp", out / "results.csv.tmp"
+    with open(jsonl_tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    pd.DataFrame(rows).to_csv(csv_tmp, index=False)
+    os.replace(jsonl_tmp, out / "results.jsonl")
+    os.replace(csv_tmp, out / "results.csv")
+
+
+def load_results(results_dir: str | os.PathLike) -> pd.DataFrame:
+    """A results folder's ``results.jsonl`` as a DataFrame (one row per finished scenario)."""
+    path = Path(results_dir) / "results.jsonl"
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist: not a results folder of kimi_cookbook.bench.run_bench")
+    rows = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    for r in rows:
+        r.pop("client", None)  # folders written before rows came from the client's record nested it here
+    return pd.DataFrame(rows)

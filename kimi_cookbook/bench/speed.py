@@ -1,0 +1,369 @@
+"""The speed benchmark: SGLang's own serving client, once per scenario, against a running server.
+
+No load generator of our own: :func:`run_bench` runs the client (``python -m sglang.bench_serving`` in 0.5.7,
+the page's version; ``sglang.benchmark.serving`` in newer releases) as a subprocess, shows its output as it
+comes, and takes each row from the JSON record the client appends to its ``--output-file``. Rows are saved
+after *each* scenario, so an interrupted run keeps the scenarios that finished. :func:`run_speed` is the one
+entry point the notebook and the CLI share: settings for a connected server, then the run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from kimi_cookbook.bench.parse import row_from_record, text_lines
+from kimi_cookbook.bench.results import load_results, new_results_dir, save_results
+from kimi_cookbook.bench.scenarios import CLIENT_BACKENDS, DATASETS, Scenario, scenarios_of
+from kimi_cookbook.net import http_get, normalize_base_url
+from kimi_cookbook.processes import display_command as _render
+from kimi_cookbook.processes import run_streaming
+from kimi_cookbook.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
+
+__all__ = [
+    "BenchError",
+    "bench_command",
+    "bench_settings",
+    "check_base_url",
+    "client_module",
+    "commands_for",
+    "default_client_backend",
+    "display_command",
+    "run_bench",
+    "run_speed",
+]
+
+
+class BenchError(RuntimeError):
+    """A scenario failed; ``results_dir`` holds the scenarios that finished and the failed one's log."""
+
+    def __init__(self, message: str, results_dir: Path | None = None):
+        super().__init__(message)
+        self.results_dir = results_dir
+
+
+def client_module() -> str:
+    """The benchmark client's module in the installed SGLang, found without importing SGLang:
+    ``sglang.benchmark.serving`` (newer releases) if present, else ``sglang.bench_serving`` (0.5.7).
+    The flags used here are the same in both; only 0.5.7 is exercised by the tests."""
+    spec = importlib.util.find_spec("sglang")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "SGLang is not installed: its benchmark client is needed "
+            "(pip install --no-deps sglang==0.5.7, plus aiohttp numpy pybase64 requests datasets pillow "
+            "tqdm transformers)"
+        )
+    for root in spec.submodule_search_locations:
+        if (Path(root) / "benchmark" / "serving.py").is_file():
+            return "sglang.benchmark.serving"
+        if (Path(root) / "bench_serving.py").is_file():
+            return "sglang.bench_serving"
+    raise RuntimeError(f"no benchmark client found in the installed SGLang ({list(spec.submodule_search_locations)})")
+
+
+def check_base_url(base_url: str) -> str:
+    """``http(s)://HOST:PORT`` (a trailing ``/`` or ``/v1`` is dropped), no path, no credentials: the URL ends
+    up in manifests, logs and printouts, so one with credentials is refused without being echoed."""
+    if isinstance(base_url, str) and "@" in base_url:
+        raise ValueError(
+            "base_url must look like http://HOST:PORT and must not carry credentials (user:password@...); "
+            "set $SGLANG_API_KEY for a server started with --api-key"
+        )
+    try:
+        url = normalize_base_url(base_url)
+    except ValueError as exc:
+        raise ValueError(f"base_url must look like http://HOST:PORT (no path): {exc}") from None
+    if urlsplit(url).path or any(c.isspace() for c in url):
+        raise ValueError(f"base_url must look like http://HOST:PORT (no path), got {base_url!r}")
+    return url
+
+
+def display_command(cmd: list[str]) -> str:
+    """``cmd`` for a terminal: ``python3`` for the interpreter, every argument shell-quoted."""
+    return _render(["python3", *cmd[1:]])
+
+
+def bench_command(
+    scenario: Scenario,
+    *,
+    base_url: str,
+    backend: str = "sglang",
+    model: str | None = None,
+    tokenizer: str | None = None,
+    dataset_name: str = "random",
+    dataset_path: str | None = None,
+    output_file: str | os.PathLike | None = None,
+    python: str | None = None,
+    module: str | None = None,
+) -> list[str]:
+    """The client's argv for one scenario (run it as is, or :func:`display_command` it for a terminal)."""
+    if backend not in CLIENT_BACKENDS:
+        raise ValueError(f"unknown client backend {backend!r}; allowed: {', '.join(CLIENT_BACKENDS)}")
+    if dataset_name not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset_name!r}; allowed: {', '.join(DATASETS)}")
+    if dataset_name == "sharegpt" and not dataset_path:
+        raise ValueError("dataset 'sharegpt' needs dataset_path (a local ShareGPT JSON); no downloads here")
+    cmd = [python or sys.executable, "-m", module or client_module()]
+    cmd += ["--backend", backend, "--base-url", check_base_url(base_url)]
+    if model:
+        cmd += ["--model", str(model)]
+    if tokenizer:
+        cmd += ["--tokenizer", str(tokenizer)]
+    cmd += ["--dataset-name", dataset_name]
+    if dataset_path:
+        cmd += ["--dataset-path", str(dataset_path)]
+    cmd += scenario.client_args()
+    if output_file is not None:
+        cmd += ["--output-file", str(output_file)]
+    return cmd
+
+
+def _client_env(tokenizer: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"  # stream the client's prints as they happen
+    if tokenizer and Path(tokenizer).is_dir():
+        # A local tokenizer folder needs no hub; the client still probes the hub for --model's chat
+        # template, which must fail fast offline rather than wait on a network.
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    return env
+
+
+def _records(path: Path) -> list[dict]:
+    """The JSON records in the client's output file (lines that are not JSON objects are skipped)."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out
+
+
+def _sglang_version() -> str | None:
+    try:
+        return version("sglang")
+    except PackageNotFoundError:
+        return None
+
+
+def _echo(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def _check_scenarios(scenarios: Iterable[Scenario] | str) -> list[Scenario]:
+    scenarios = scenarios_of(scenarios)
+    if not scenarios:
+        raise ValueError("no scenarios to run")
+    names = [s.name for s in scenarios]
+    if len(set(names)) != len(names):
+        raise ValueError(f"scenario names must be unique, got {names}")
+    return scenarios
+
+
+def _write_manifest(out: Path, scenarios: list[Scenario], commands: list[list[str]], settings: dict) -> None:
+    manifest = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **settings,
+        "sglang_version": _sglang_version(),
+        "scenarios": [s.as_dict() for s in scenarios],
+        "commands": [display_command(c) for c in commands],
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _run_scenario(scenario: Scenario, cmd: list[str], out: Path, *, env: dict, stream: bool, tail_lines: int,
+                  timeout_s: float | None) -> tuple[dict, float]:
+    """Run the client for one scenario; return its new JSON record and the wall time. BenchError if it fails."""
+    client_jsonl = out / "client.jsonl"
+    log = out / f"{scenario.name}.log"
+    before = len(_records(client_jsonl))
+    print(f"\n[{scenario.name}] $ {display_command(cmd)}", flush=True)
+    started = time.perf_counter()
+    try:
+        rc, text = run_streaming(cmd, env=env, log_path=log, echo=_echo if stream else None, timeout=timeout_s)
+    except TimeoutError as exc:
+        raise BenchError(f"scenario {scenario.name!r}: {exc}", out) from exc
+    wall = time.perf_counter() - started
+    if not stream:
+        print("\n".join(deque((ln for ln in text_lines(text) if ln.strip()), maxlen=tail_lines)), flush=True)
+    if rc != 0:
+        raise BenchError(f"scenario {scenario.name!r}: the client exited with {rc}; see {log}", out)
+    records = _records(client_jsonl)
+    if len(records) <= before:
+        raise BenchError(f"scenario {scenario.name!r}: the client wrote no JSON record to {client_jsonl}; see {log}",
+                         out)
+    return records[-1], wall
+
+
+def _row(scenario: Scenario, record: dict, wall: float, backend: str, dataset_name: str) -> dict:
+    """Scenario parameters, then the record's values (the scenario's own names win), plus failure counts."""
+    ours = {**scenario.as_dict(), "backend_arg": backend, "dataset_name": dataset_name, "wall_s": round(wall, 3)}
+    metrics = {k: v for k, v in row_from_record(record).items() if k not in ours}
+    completed = int(metrics.get("successful_requests") or 0)
+    return {**ours, "failed_requests": scenario.num_prompts - completed, **metrics}
+
+
+def run_bench(
+    scenarios: Iterable[Scenario] | str,
+    *,
+    base_url: str,
+    results_dir: str | os.PathLike,
+    backend: str = "sglang",
+    model: str | None = None,
+    tokenizer: str | None = None,
+    dataset_name: str = "random",
+    dataset_path: str | None = None,
+    stream: bool = True,
+    tail_lines: int = 15,
+    timeout_s: float | None = None,
+    progress: bool = True,
+    python: str | None = None,
+) -> pd.DataFrame:
+    """Run SGLang's benchmark client once per scenario; return the results as a DataFrame.
+
+    ``scenarios`` is a preset name or Scenario objects. After each scenario, ``results_dir`` gets
+    ``results.csv`` and ``results.jsonl`` (one row per finished scenario: its parameters, ``wall_s``,
+    ``failed_requests`` and the values of the client's JSON record, named as its printed block names them --
+    see :func:`kimi_cookbook.bench.parse.row_from_record`), ``client.jsonl`` (the client's own records),
+    ``<scenario>.log`` (its whole output) and ``manifest.json``. With ``stream`` the client's output is echoed
+    as it comes, else its last ``tail_lines`` lines are shown after each scenario.
+
+    A scenario whose client exits non-zero, runs past ``timeout_s``, writes no record or completes no request
+    raises :class:`BenchError` after the earlier scenarios were saved; Ctrl-C stops the client and keeps
+    them too.
+    """
+    scenarios = _check_scenarios(scenarios)
+    base_url = check_base_url(base_url)
+    module = client_module()
+    out = Path(results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"base_url": base_url, "backend": backend, "model": model, "tokenizer": tokenizer,
+                "dataset_name": dataset_name, "dataset_path": dataset_path}
+    commands = [bench_command(s, **settings, output_file=out / "client.jsonl", python=python, module=module)
+                for s in scenarios]
+    _write_manifest(out, scenarios, commands, {**settings, "client_module": module})
+    env = _client_env(tokenizer)
+    rows: list[dict] = []
+    with tqdm(total=len(scenarios), desc="scenarios", unit="scenario", disable=not progress) as bar:
+        for scenario, cmd in zip(scenarios, commands):
+            bar.set_postfix_str(scenario.name)
+            record, wall = _run_scenario(scenario, cmd, out, env=env, stream=stream, tail_lines=tail_lines,
+                                         timeout_s=timeout_s)
+            row = _row(scenario, record, wall, backend, dataset_name)
+            if not row.get("successful_requests"):
+                raise BenchError(f"scenario {scenario.name!r}: no successful requests; see {out / scenario.name}.log",
+                                 out)
+            if row["failed_requests"] > 0:
+                print(f"[{scenario.name}] warning: {row['failed_requests']} of {scenario.num_prompts} requests "
+                      "failed", flush=True)
+            rows.append(row)
+            save_results(rows, out)
+            bar.update(1)
+    return load_results(out)
+
+
+def default_client_backend(kind: str, base_url: str | None = None, *, timeout: float = 3.0) -> str:
+    """The client ``--backend`` for a server: ``sglang`` (native ``/generate``, as on the page) for SGLang,
+    ``sglang-oai`` (``/v1/completions``) otherwise. An attached server counts as SGLang when its
+    ``/get_model_info`` answers 200."""
+    if kind == "sglang":
+        return "sglang"
+    if kind == "attached" and base_url:
+        status, _ = http_get(check_base_url(base_url) + "/get_model_info", timeout=timeout)
+        if status == 200:
+            return "sglang"
+    return "sglang-oai"
+
+
+def _default_dataset(client_backend: str, dataset_path: str | None) -> str:
+    """``random`` (the page's; ShareGPT text, downloaded unless ``dataset_path``) against SGLang's native API
+    or with a local ShareGPT file, else ``random-ids`` (no download)."""
+    return "random" if client_backend == "sglang" or dataset_path else "random-ids"
+
+
+def _known_tokenizer(model: str | None) -> str | None:
+    """The local tokenizer folder of a model built here (the embedded tiny model), else None."""
+    if model == TINY_MODEL_NAME:
+        return str(ensure_tiny_model().tokenizer_path)
+    return None
+
+
+def bench_settings(
+    srv,
+    *,
+    client_backend: str = "auto",
+    dataset_name: str = "auto",
+    dataset_path: str = "",
+    tokenizer: str = "",
+    model: str = "",
+) -> dict:
+    """:func:`run_bench` keyword arguments for a server handle from :func:`kimi_cookbook.server.connect`:
+    client backend (``auto``: ``sglang`` for SGLang, else ``sglang-oai``), dataset (``auto``: ``random`` as on
+    the page for SGLang or with a local ShareGPT file, else ``random-ids``), model (``model``, else the
+    server's), base URL, and tokenizer (``tokenizer``, else the server's, else the tiny model's folder when an
+    attached server serves it)."""
+    backend = default_client_backend(srv.kind, srv.base_url) if client_backend == "auto" else client_backend
+    if backend not in CLIENT_BACKENDS:
+        raise ValueError(f"unknown client backend {backend!r}; allowed: auto, {', '.join(CLIENT_BACKENDS)}")
+    dataset = _default_dataset(backend, dataset_path) if dataset_name == "auto" else dataset_name
+    return {
+        "base_url": srv.base_url,
+        "backend": backend,
+        "model": model or srv.model,
+        "tokenizer": tokenizer or srv.tokenizer_path or _known_tokenizer(srv.model),
+        "dataset_name": dataset,
+        "dataset_path": dataset_path or None,
+    }
+
+
+def commands_for(
+    scenarios: Iterable[Scenario] | str,
+    settings: dict,
+    output_file: str = "bench.jsonl",
+) -> list[str]:
+    """The terminal commands (``python3 -m sglang.bench_serving ...``) a run with ``settings`` executes."""
+    return [display_command(bench_command(s, output_file=output_file, **settings)) for s in scenarios_of(scenarios)]
+
+
+def run_speed(
+    srv,
+    scenarios: Iterable[Scenario] | str = "page",
+    *,
+    results_dir: str | os.PathLike | None = None,
+    client_backend: str = "auto",
+    dataset_name: str = "auto",
+    dataset_path: str = "",
+    tokenizer: str = "",
+    model: str = "",
+    stream: bool = True,
+    timeout_s: float | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, Path]:
+    """The speed benchmark against a connected server: :func:`bench_settings`, then :func:`run_bench`.
+
+    Returns (rows, results folder); the folder defaults to a fresh :func:`~kimi_cookbook.bench.new_results_dir`.
+    """
+    settings = bench_settings(srv, client_backend=client_backend, dataset_name=dataset_name,
+                              dataset_path=dataset_path, tokenizer=tokenizer, model=model)
+    out = Path(results_dir) if results_dir else new_results_dir(prefix="bench")
+    rows = run_bench(scenarios, results_dir=out, stream=stream, timeout_s=timeout_s, progress=progress, **settings)
+    return rows, out
+

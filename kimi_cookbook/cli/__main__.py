@@ -1,0 +1,3 @@
+from kimi_cookbook.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""``bench`` (SGLang's serving client against a server, a results folder) and ``compare`` (beside the page)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from kimi_cookbook import bench
+from kimi_cookbook.server import connect
+
+
+def _scenarios(args: argparse.Namespace) -> list[bench.Scenario]:
+    custom = [args.num_prompts, args.max_concurrency, args.input_len, args.output_len, args.range_ratio]
+    if all(v is None for v in custom) and args.request_rate is None:
+        return list(bench.preset(args.preset))
+    if args.num_prompts is None or args.max_concurrency is None:
+        raise ValueError("a custom scenario needs --num-prompts and --max-concurrency (or use --preset alone)")
+    rate = math.inf if args.request_rate in (None, "inf") else float(args.request_rate)
+    return [
+        bench.Scenario(
+            f"custom-c{args.max_concurrency}",
+            num_prompts=args.num_prompts,
+            max_concurrency=args.max_concurrency,
+            input_len=args.input_len or 1000,
+            output_len=args.output_len or 1000,
+            request_rate=rate,
+            range_ratio=args.range_ratio if args.range_ratio is not None else 0.0,
+        )
+    ]
+
+
+def _print_comparison(results_dir: Path) -> None:
+    table = bench.compare(results_dir)
+    if table["run"].isna().all():
+        print("(no scenario of this run has a concurrency the page measured: 1, 16, 100)")
+        return
+    shown = table.dropna(subset=["run"])
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    scenarios = _scenarios(args)
+    results = Path(args.results) if args.results else bench.new_results_dir(prefix="bench")
+    with connect(args.server, args.base_url or "") as srv:
+        try:
+            bench.run_speed(
+                srv, scenarios, results_dir=results, client_backend=args.client_backend,
+                dataset_name=args.dataset_name, dataset_path=args.dataset_path or "", tokenizer=args.tokenizer or "",
+                model=args.model or "", stream=not args.quiet, timeout_s=args.timeout,
+            )
+        except bench.BenchError as exc:
+            print(f"kimi-cookbook bench: {exc}", file=sys.stderr)
+            print(f"finished scenarios are kept in {results}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"\nkimi-cookbook bench: interrupted; finished scenarios are kept in {results}", file=sys.stderr)
+            return 130
+    print(f"\nresults: {results}/results.csv, {results}/results.jsonl")
+    _print_comparison(results)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    results = Path(args.results)
+    bench.load_results(results)  # ValueError with a clear message if it is not a results folder
+    _print_comparison(results)
+    if args.plot:
+        fig = bench.plot_vs_concurrency(results, run_label=results.name)
+        fig.savefig(args.plot, dpi=110)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="run SGLang's benchmark client (a preset or one custom scenario), save a results folder",
+        description="Runs SGLang's bench_serving once per scenario against a server (attached with --base-url, "
+        "else launched: --server embedded|sglang), saving results.csv/results.jsonl after each scenario.",
+    )
+    p.add_argument("--preset", default="page", choices=list(bench.PRESETS), help="scenario set (default: page)")
+    p.add_argument("--num-prompts", type=int, help="custom scenario: number of prompts")
+    p.add_argument("--max-concurrency", type=int, help="custom scenario: concurrent requests")
+    p.add_argument("--input-len", type=int, help="custom scenario: input tokens (default 1000)")
+    p.add_argument("--output-len", type=int, help="custom scenario: output tokens (default 1000)")
+    p.add_argument("--range-ratio", type=float, help="custom scenario: --random-range-ratio (default 0.0)")
+    p.add_argument("--request-rate", help="custom scenario: requests/s or inf (default inf)")
+    p.add_argument("--base-url", default="", help="attach to a running server, e.g. http://127.0.0.1:30000")
+    p.add_argument("--server", default="embedded", choices=["embedded", "sglang"],
+                   help="what to launch without --base-url")
+    p.add_argument("--client-backend", default="auto", choices=["auto", *bench.CLIENT_BACKENDS],
+                   help="bench_serving --backend (auto: sglang for SGLang servers, else sglang-oai)")
+    p.add_argument("--dataset-name", default="auto", choices=["auto", *bench.DATASETS],
+                   help="auto: random on SGLang (ShareGPT download unless --dataset-path), else random-ids")
+    p.add_argument("--dataset-path", help="local ShareGPT JSON for --dataset-name random/sharegpt")
+    p.add_argument("--model", help="model name to send (default: the server's)")
+    p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: the server's)")
+    p.add_argument("--results", help="results folder (default: $KIMI_COOKBOOK_RUNS or runs, /bench-TIMESTAMP)")
+    p.add_argument("--timeout", type=float, help="seconds per scenario before the client is stopped")
+    p.add_argument("--quiet", action="store_true", help="show the client's last lines instead of its whole output")
+    p.set_defaults(func=_cmd_bench)
+
+    c = sub.add_parser("compare", help="put a bench results folder beside the page's MI300X results (ratios), "
+                       "optionally plot")
+    c.add_argument("results", metavar="RESULTS", help="a folder written by kimi-cookbook bench")
+    c.add_argument("--plot", help="write throughput/TPOT/TTFT vs concurrency to this image file")
+    c.set_defaults(func=_cmd_compare)

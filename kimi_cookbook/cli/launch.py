@@ -1,0 +1,118 @@
+"""``command`` (the SGLang launch command) and ``serve`` (a server in the foreground).
+
+Their launch flags are derived from :func:`kimi_cookbook.selector.build_launch_spec`'s signature: a knob
+added there gets its flag here without a second list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import time
+import typing
+
+from kimi_cookbook import MODEL_ID
+from kimi_cookbook.hardware import GPUS
+from kimi_cookbook.net import DEFAULT_HOST
+from kimi_cookbook.selector import LAUNCH_KNOBS, build_launch_command, build_launch_spec, render_command
+from kimi_cookbook.server import BACKENDS, connect
+
+HELP = {
+    "hardware": f"one of {', '.join(GPUS)} (default mi300x)",
+    "model": "model path or hub id",
+    "tp": "tensor parallel size (default: per hardware)",
+    "tool_call_parser": "kimi_k2 to enable tool calls",
+    "reasoning_parser": "not supported by the Instruct model",
+}
+PAGE_KNOBS = ("hardware", "tool_call_parser", "reasoning_parser")  # what the page's generator offers
+
+
+def launch_flags() -> dict[str, tuple[type, object]]:
+    """``{knob: (type, default)}`` for every knob of ``build_launch_spec`` that takes one int, float or str."""
+    hints = typing.get_type_hints(build_launch_spec)
+    params = inspect.signature(build_launch_spec).parameters
+    flags = {}
+    for name in LAUNCH_KNOBS:
+        hint = hints.get(name)
+        options = typing.get_args(hint) or (hint,)
+        kind = next((t for t in (int, float, str) if t in options), None)
+        if kind is not None:
+            flags[name] = (kind, params[name].default)
+    return flags
+
+
+def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--knob-name`` flag per scalar knob of ``build_launch_spec``, its default the function's."""
+    for name, (kind, default) in launch_flags().items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=default, help=HELP.get(name))
+
+
+def launch_knobs(args: argparse.Namespace) -> dict:
+    """The launch knobs from parsed flags, as ``build_launch_spec`` keyword arguments."""
+    return {name: getattr(args, name) for name in launch_flags()}
+
+
+def _cmd_command(args: argparse.Namespace) -> int:
+    knobs = launch_knobs(args)
+    if not args.page_exact:
+        print(build_launch_command(**knobs))
+        return 0
+    extra = [k for k, v in knobs.items() if v not in (None, MODEL_ID) and k not in PAGE_KNOBS]
+    if extra:
+        raise ValueError(f"--page-exact takes only the page's options (hardware, parsers); drop {extra}")
+    text = render_command({
+        "hardware": args.hardware.lower(),
+        "toolcall": "enabled" if args.tool_call_parser else "disabled",
+        "reasoning": "enabled" if args.reasoning_parser else "disabled",
+    })
+    print(text)
+    return 1 if text.startswith("# Error") else 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    knobs = {k: v for k, v in launch_knobs(args).items() if k not in ("host", "port")}
+    kw: dict = {"port": args.port or 0, "host": args.host or DEFAULT_HOST, "progress": sys.stderr.isatty()}
+    if args.timeout is not None:
+        kw["timeout_s"] = args.timeout
+    srv = connect(args.backend, **kw, **knobs)  # the embedded server ignores SGLang's knobs
+    try:
+        print(f"$ {srv.command}")
+        print(f"{srv.kind} server (pid {srv.pid}) ready in {srv.startup_s:.1f} s at {srv.openai_base_url}")
+        print(f"model: {srv.model}")
+        if srv.tokenizer_path:
+            print(f"tokenizer: {srv.tokenizer_path}")
+        print(f"log: {srv.log_path}\nCtrl-C stops it.", flush=True)
+        while srv.running:
+            time.sleep(1.0)
+        print(f"server exited with code {srv.process.returncode}; last log lines:\n{srv.log_tail()}")
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+        return 0
+    finally:
+        srv.stop()
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "command",
+        help="print the SGLang launch command",
+        description="Print the launch command for Kimi-Linear on SGLang. With --page-exact, print exactly "
+        "what the cookbook page's generator shows (including its error text, exit status 1).",
+    )
+    add_launch_arguments(p)
+    p.add_argument("--page-exact", action="store_true", help="the page generator's text, character for character")
+    p.set_defaults(func=_cmd_command)
+
+    s = sub.add_parser(
+        "serve",
+        help="run the embedded server or SGLang in the foreground (Ctrl-C stops it)",
+        description="Start a server and keep it in the foreground until Ctrl-C. 'embedded' (default) serves "
+        "a tiny local model with llama.cpp's OpenAI server on CPU; 'sglang' launches "
+        "python3 -m sglang.launch_server with the selector's options.",
+    )
+    s.add_argument("--backend", choices=BACKENDS, default="embedded")
+    s.add_argument("--timeout", type=float, default=None, help="seconds to wait for readiness")
+    add_launch_arguments(s)
+    s.set_defaults(func=_cmd_serve)

@@ -1,0 +1,45 @@
+"""``plan``: what fits where (cache sizes, concurrency) and the decode floor, for one GPU choice."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from kimi_cookbook import capacity
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    p = capacity.plan(
+        args.hardware, args.tp, args.context, batch=args.batch, kv_dtype=args.kv_dtype,
+        state_dtype=args.state_dtype, conv_dtype=args.conv_dtype, weight_dtype=args.weight_dtype,
+        state_slots=args.state_slots, reserve_gib=args.reserve_gib, config=args.config,
+    )
+    print(json.dumps(p.to_dict(), indent=2) if args.json else capacity.format_plan(p))
+    return 0
+
+
+def register(sub) -> None:
+    sp = sub.add_parser(
+        "plan",
+        help="capacity plan: cache sizes, max concurrency, TPOT floor",
+        description="What fits where: Kimi-Linear's MLA cache and KDA state on a GPU choice, the maximum "
+        "concurrent requests at a context length (hybrid vs full MLA), and the decode TPOT floor.",
+    )
+    sp.add_argument("--hardware", required=True, help=f"one of: {', '.join(capacity.GPUS)}")
+    sp.add_argument("--tp", type=int, default=None, help="tensor parallel size (default: the GPU's default)")
+    sp.add_argument("--context", type=int, default=131072, help="tokens per request (default 131072)")
+    sp.add_argument("--batch", type=int, default=1, help="batch size for the TPOT floor (default 1)")
+    for flag, default, what in (
+        ("--kv-dtype", capacity.DEFAULT_KV_DTYPE, "MLA cache dtype"),
+        ("--state-dtype", capacity.DEFAULT_STATE_DTYPE, "KDA recurrent state dtype"),
+        ("--conv-dtype", capacity.DEFAULT_CONV_DTYPE, "KDA conv state dtype"),
+        ("--weight-dtype", capacity.DEFAULT_WEIGHT_DTYPE, "weights dtype"),
+    ):
+        sp.add_argument(flag, default=default, help=f"{what} (default {default})")
+    sp.add_argument("--state-slots", type=int, default=capacity.DEFAULT_STATE_SLOTS,
+                    help="KDA state slots per request (1 in SGLang 0.5.7; more with prefix caching)")
+    sp.add_argument("--reserve-gib", type=float, default=None,
+                    help="per-GPU memory kept out of weights+cache (default: SGLang 0.5.7's heuristic)")
+    sp.add_argument("--config", default=None, help="a local config.json (or model folder) of the same family")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sp.set_defaults(func=_cmd_plan)

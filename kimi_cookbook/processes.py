@@ -1,0 +1,195 @@
+"""Child processes that never outlive us: started in their own process group, stopped as a group.
+
+Servers and benchmark clients spawn helpers of their own (SGLang's scheduler and detokenizer, the client's
+tokenizer workers), so stopping only the child leaves orphans behind. Every child started here leads a new
+session (``start_new_session``); :func:`stop_group` sends SIGTERM to the whole group, then SIGKILL after a
+grace period, and reaps the leader.
+
+On Linux the child also gets SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), so a killed notebook
+kernel does not leave a GPU server running. That signal fires when the *thread* that forked the child
+exits, not the process. Launching from the main thread (scripts, Jupyter cells, the CLI) ties the child to
+the process; a launch from any other thread is handed to one long-lived daemon thread of this module,
+which forks there, so a short-lived worker thread that returns does not take the child down with it. The
+signal is set with ``preexec_fn``, which Python documents as unsafe when other threads are running (the
+forked child could deadlock on a lock held at fork time before it execs); ours only calls an
+already-loaded ``prctl`` and allocates nothing.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import queue
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["display_command", "run_streaming", "start", "stop_group"]
+
+STOP_GRACE_S = 15.0
+
+
+def display_command(argv: list[str], env: dict[str, str] | None = None) -> str:
+    """``argv`` as one terminal line: ``python3`` for this interpreter, env prefix, every word shell-quoted."""
+    shown = ["python3" if i == 0 and a == sys.executable else a for i, a in enumerate(argv)]
+    prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in (env or {}).items())
+    return prefix + shlex.join(shown)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_group(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM to ``proc``'s process group (it must lead one), SIGKILL after ``grace_s``; reaps it."""
+    pgid = proc.pid  # started by start(): the child leads its own group
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + (grace_s if sig == signal.SIGTERM else 10.0)
+        while time.monotonic() < deadline:
+            try:
+                proc.wait(timeout=0.1)  # reap the leader so the group can disappear
+            except subprocess.TimeoutExpired:
+                pass
+            if proc.poll() is not None and not _group_alive(pgid):
+                return
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _parent_death_signal_fn():
+    """A preexec_fn that asks Linux to SIGKILL the child when its parent dies (None elsewhere).
+
+    The C function is looked up here, in the parent: between fork and exec only the prepared call runs.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # best effort: no prctl, no parent-death signal
+        return None
+    pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
+
+    def _set() -> None:
+        prctl(pr_set_pdeathsig, sigkill)
+
+    return _set
+
+
+def _popen(argv: list[str], kwargs: dict) -> subprocess.Popen:
+    return subprocess.Popen(argv, start_new_session=True, preexec_fn=_parent_death_signal_fn(), **kwargs)  # noqa: PLW1509
+
+
+_SPAWNER: tuple[threading.Thread, queue.SimpleQueue] | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawner_loop(jobs: queue.SimpleQueue) -> None:
+    while True:
+        args, box, done = jobs.get()
+        try:
+            box.append(_popen(*args))
+        except BaseException as exc:  # handed back to the caller's thread
+            box.append(exc)
+        done.set()
+
+
+def start(argv: list[str], **popen_kwargs) -> subprocess.Popen:
+    """Start ``argv`` as the leader of a new process group, killed with this process (Linux).
+
+    ``popen_kwargs`` go to :class:`subprocess.Popen` (``stdout``, ``stderr``, ``stdin``, ``env``, ``cwd``).
+    Stop it with :func:`stop_group`.
+    """
+    global _SPAWNER
+    if threading.current_thread() is threading.main_thread():
+        return _popen(argv, popen_kwargs)
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None or not _SPAWNER[0].is_alive():
+            jobs: queue.SimpleQueue = queue.SimpleQueue()
+            thread = threading.Thread(target=_spawner_loop, args=(jobs,), name="kimi-cookbook-spawner", daemon=True)
+            thread.start()
+            _SPAWNER = (thread, jobs)
+        jobs = _SPAWNER[1]
+    box: list = []
+    done = threading.Event()
+    jobs.put(((argv, popen_kwargs), box, done))
+    done.wait()
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
+def run_streaming(
+    cmd: list[str],
+    *,
+    env: dict[str, str],
+    log_path: str | os.PathLike,
+    echo: Callable[[str], None] | None = None,
+    timeout: float | None = None,
+    cwd: str | os.PathLike | None = None,
+    grace_s: float = 10.0,
+) -> tuple[int, str]:
+    """Run ``cmd`` to the end; return (exit code, its merged stdout/stderr).
+
+    The output goes to ``log_path`` (after a ``$ command`` line) and to ``echo`` as it comes. Past
+    ``timeout`` seconds, or on any exception in this process (Ctrl-C), the child's whole group is stopped;
+    a timeout raises :class:`TimeoutError` naming the log.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    chunks: list[str] = []
+    timed_out = threading.Event()
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write("$ " + display_command(cmd) + "\n")
+        proc = start(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        watchdog = None
+        if timeout is not None:
+
+            def expire() -> None:
+                timed_out.set()
+                stop_group(proc, grace_s)
+
+            watchdog = threading.Timer(timeout, expire)
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            fd = proc.stdout.fileno()
+            while True:
+                data = os.read(fd, 65536)
+                piece = decoder.decode(data, final=not data)
+                if piece:
+                    chunks.append(piece)
+                    log.write(piece)
+                    log.flush()
+                    if echo is not None:
+                        echo(piece)
+                if not data:
+                    break
+            rc = proc.wait()
+        except BaseException:
+            stop_group(proc, grace_s)  # interrupted: the child must not outlive us
+            raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            proc.stdout.close()
+    if timed_out.is_set():
+        name = cmd[2] if len(cmd) > 2 and cmd[1] == "-m" else Path(cmd[0]).name
+        raise TimeoutError(f"{name} ran past {timeout:g} s and was stopped; see {log_path}")
+    return rc, "".join(chunks)
