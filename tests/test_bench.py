@@ -394,6 +394,41 @@ def test_compare_ratios_against_reference_itself():
     assert t[t.max_concurrency == 16]["ratio"].isna().all()
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("The answer is 42.", 42),
+        ("#### 1,234", 1234),  # commas removed first
+        ("3 apples and 5 pears, so 8", 8),  # the last number wins
+        ("It is 007", bench.INVALID),  # a leading zero is not a Python literal: the harness counts it invalid
+        ("00", 0),  # ... while "00" is one
+        ("-5", 5),  # digits only: no sign
+        ("3.75", 75),  # nor a decimal point
+        ("no number here", bench.INVALID),
+        ("", bench.INVALID),
+    ],
+)
+def test_answer_extraction_is_sglangs(text, value):
+    assert bench.last_integer(text) == value
+    assert bench.answer_value(text) == value
+    try:
+        from sglang.test.few_shot_gsm8k import get_answer_value
+    except Exception:  # noqa: BLE001 - SGLang's harness needs its frontend's dependencies
+        return
+    assert get_answer_value(text) == value
+
+
+def test_row_from_record_names_columns_as_the_printed_block():
+    record = {"completed": 7, "duration": 1.5, "output_throughput": 10.0, "std_ttft_ms": 0.5, "p99_ttft_ms": 2.0,
+              "max_concurrency": 4, "server_info": {"x": 1}, "ttfts": [0.1]}
+    assert bench.row_from_record(record) == {
+        "successful_requests": 7, "benchmark_duration_s": 1.5, "output_token_throughput_tok_s": 10.0,
+        "std_ttft_ms": 0.5, "p99_ttft_ms": 2.0, "max_request_concurrency": 4,
+    }
+    page = bench.parse_bench_serving(read("page_mi300x_c1.txt"))
+    assert set(bench.RECORD_COLUMNS.values()) <= set(page)  # every renamed column is one the page prints
+
+
 def test_gsm8k_sample_is_valid_for_few_shot_gsm8k():
     lines = [json.loads(x) for x in Path(bench.gsm8k_sample_path()).read_text().splitlines() if x.strip()]
     assert len(lines) >= 10
@@ -543,6 +578,19 @@ def test_tiny_preset_real_run_saves_results(settings, tmp_path, capsys):
         4,
     ]  # the client's own JSONL
     assert client_rows[0]["completed"] == df.loc[0, "successful_requests"]
+    # rows come from the client's JSON record: its std/p99 metrics and exact counts, none of its nested data
+    for i, record in enumerate(client_rows):
+        for key in ("std_ttft_ms", "p99_ttft_ms", "std_tpot_ms", "p99_tpot_ms", "std_itl_ms", "p99_itl_ms",
+                    "std_e2e_latency_ms", "p99_e2e_latency_ms", "mean_ttft_ms"):
+            assert df.loc[i, key] == pytest.approx(record[key]), key
+        assert df.loc[i, "output_token_throughput_tok_s"] == pytest.approx(record["output_throughput"])
+        assert df.loc[i, "failed_requests"] == df.loc[i, "num_prompts"] - record["completed"]
+    assert "server_info" not in df and "client" not in df
+    # ... and agree with the block the client printed (two decimals there)
+    printed_c1 = bench.parse_bench_serving((out / "tiny-c1.log").read_text())
+    for key in ("successful_requests", "total_input_tokens", "total_generated_tokens", "mean_tpot_ms", "p99_ttft_ms",
+                "request_throughput_req_s", "benchmark_duration_s", "concurrency"):
+        assert df.loc[0, key] == pytest.approx(printed_c1[key], abs=0.006), key
     import pandas as pd
 
     csv = pd.read_csv(out / "results.csv")

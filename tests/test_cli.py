@@ -66,3 +66,33 @@ def test_help_lists_every_subcommand():
     assert r.returncode == 0
     listed = set(re.findall(r"^ {4}(\S+)", r.stdout, flags=re.M))
     assert {"command", "docker", "demo", "serve", "bench", "compare", "plan", "check-notebook", "index"} <= listed
+
+
+def test_launch_flags_come_from_build_launch_spec():
+    """Every scalar knob of build_launch_spec is a flag of `command` and `serve`, its default the function's."""
+    import inspect
+
+    from kimi_cookbook.selector import LAUNCH_KNOBS, build_launch_spec
+
+    params = inspect.signature(build_launch_spec).parameters
+    assert LAUNCH_KNOBS == tuple(params)
+    for sub in ("command", "serve"):
+        r = cli(sub, "--help")
+        assert r.returncode == 0, r.stderr
+        flags = set(re.findall(r"--[a-z][a-z-]*", r.stdout))
+        for name in LAUNCH_KNOBS:
+            if name != "extra_args":  # a list: not a flag
+                assert "--" + name.replace("_", "-") in flags, (sub, name)
+    # a flag left at its default gives the function's default command
+    assert cli("command").stdout == build_launch_command() + "\n"
+
+
+def test_no_domain_module_imports_argparse():
+    from pathlib import Path
+
+    import kimi_cookbook
+
+    root = Path(kimi_cookbook.__file__).parent
+    users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                   if re.search(r"^\s*(import argparse|from argparse)", p.read_text(), flags=re.M))
+    assert all(u.startswith("cli/") or u == "tiny_model.py" for u in users), users  # tiny_model: training text only

@@ -154,4 +154,5 @@ def row_from_record(record: dict) -> dict[str, int | float | str | None]:
     if not isinstance(record, dict):
         raise ValueError(f"a bench_serving record is a JSON object, got {type(record).__name__}")
     scalars = (int, float, str, bool, type(None))
-    return {RECORD_COLUMNS.get(k, k): v for k, v in record.items() if isinstance(v, scalars)}
+    return {RECORD_COLUMNS.get(k, k): v for k, v in record.items()
+            if k != "server_info" and isinstance(v, scalars)}
