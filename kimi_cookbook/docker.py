@@ -18,7 +18,7 @@ PREINSTALL = "pip install sentencepiece tiktoken"
 CONTAINER_CACHE = "/root/.cache/huggingface"
 CONTAINER_WORKDIR = "/workspace"
 
-# The page's `docker run` (seed 002, section 4.2.1), as written, for the image of the chosen hardware.
+# The page's `docker run` (its section 4.2.1), as written, for the image of the chosen hardware.
 _PAGE_RUN = """docker run -d -it --ipc=host --network=host --privileged \\
   --cap-add=CAP_SYS_ADMIN \\
   --device=/dev/kfd --device=/dev/dri --device=/dev/mem \\

@@ -4,12 +4,12 @@ Peak compute figures are *dense* (no 2:4 sparsity) — several vendor pages prin
 twice as large. ``memory_gb`` is the capacity as the vendor's product page prints it ("192 GB");
 ``bandwidth_tbs`` is peak HBM bandwidth in TB/s (10^12 bytes/s).
 
-Correction (capacity-planning helper): the vendors' "GB" is not always 10^9 bytes. AMD's own ROCm
+Capacity: the vendors' "GB" is not always 10^9 bytes. AMD's own ROCm
 GPU-specifications table lists the Instinct capacities in GiB (MI300X 192, MI325X 256, MI355X 288 GiB),
 and an NVIDIA "80 GB" H100 shows 79.2 GiB to CUDA. The capacity planner therefore uses
 ``usable_memory_gib``: the capacity the runtime sees (what SGLang's memory profiler starts from).
 
-Sources (checked with the search tool; figures agree unless noted):
+Sources (figures agree unless noted):
 - MI300X: AMD Instinct MI300X data sheet / product page — 192 GB HBM3, 5.3 TB/s, 1307.4 TFLOPS
   FP16/BF16 dense (2614.9 with sparsity), 2614.9 TFLOPS FP8 dense (5229.8 with sparsity).
   Cross-check: 304 CUs x 2.1 GHz x 2048 BF16 FLOP/clk/CU = 1307.4 TFLOPS.
