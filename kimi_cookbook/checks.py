@@ -160,64 +160,59 @@ def _papermill_names(path: Path, tree: ast.Module, cell: int) -> list[Problem]:
 
 
 # --- static checks --------------------------------------------------------------------------------
-def check_static(path: Path | str) -> list[Problem]:
-    path = Path(path)
-    shown = str(path)
-    try:
-        nb = _load(path)
-    except (OSError, json.JSONDecodeError) as exc:
-        return [Problem(shown, "format", f"cannot read the notebook as JSON: {exc}")]
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        return [Problem(shown, "format", "not a Jupyter notebook (no 'cells' list)")]
-    problems: list[Problem] = []
-    cells = nb["cells"]
+def _check_name(shown: str, path: Path) -> list[Problem]:
+    if path.name.startswith("_") or NAME_RE.match(path.name):
+        return []
+    return [Problem(shown, "name", f"file name {path.name!r} should look like NN_short_name.ipynb "
+                    "(two digits, lower-case words joined by '_') so the demo, the tests and the "
+                    "README index find it")]
 
-    if not path.name.startswith("_") and not NAME_RE.match(path.name):
-        problems.append(Problem(shown, "name", f"file name {path.name!r} should look like NN_short_name.ipynb "
-                                "(two digits, lower-case words joined by '_') so the demo, the tests and the "
-                                "README index find it"))
 
-    # title and intro
+def _check_title(shown: str, nb: dict) -> list[Problem]:
     title, intro = title_and_intro(nb)
     if not title:
-        problems.append(Problem(shown, "title", "the first cell must be markdown starting with '# ' (the title)",
-                                0 if cells else None))
-    elif not intro:
-        problems.append(Problem(shown, "title", "the title cell needs a short intro paragraph after the heading "
-                                "(its first sentence becomes the README index entry)", 0))
+        return [Problem(shown, "title", "the first cell must be markdown starting with '# ' (the title)",
+                        0 if nb["cells"] else None)]
+    if not intro:
+        return [Problem(shown, "title", "the title cell needs a short intro paragraph after the heading "
+                        "(its first sentence becomes the README index entry)", 0)]
+    return []
 
-    # parameters cell
+
+def _check_parameters(shown: str, path: Path, cells: list) -> list[Problem]:
     tagged = [i for i, c in enumerate(cells) if "parameters" in (c.get("metadata", {}).get("tags") or [])]
     if not tagged:
-        problems.append(Problem(shown, "parameters", "no code cell is tagged 'parameters' (papermill needs it: "
-                                "cell toolbar > Property Inspector > Add Tag, or metadata "
-                                "{\"tags\": [\"parameters\"]})"))
-    elif len(tagged) > 1:
+        return [Problem(shown, "parameters", "no code cell is tagged 'parameters' (papermill needs it: "
+                        "cell toolbar > Property Inspector > Add Tag, or metadata "
+                        "{\"tags\": [\"parameters\"]})")]
+    problems = []
+    if len(tagged) > 1:
         problems.append(Problem(shown, "parameters", f"{len(tagged)} cells are tagged 'parameters'; keep one",
                                 tagged[1]))
-    for i in tagged[:1]:
-        cell = cells[i]
-        if cell.get("cell_type") != "code":
-            problems.append(Problem(shown, "parameters", "the cell tagged 'parameters' is not a code cell", i))
-            continue
-        tree = _parse(_source(cell))
-        if tree is None:
-            problems.append(Problem(shown, "parameters", "the parameters cell is not valid Python", i))
-            continue
-        for node in tree.body:
-            ok = (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
-                  and _is_literal(node.value)
-                  and all(isinstance(t, ast.Name) for t in (node.targets if isinstance(node, ast.Assign)
-                                                            else [node.target])))
-            if not ok:
-                problems.append(Problem(shown, "parameters", f"line {node.lineno}: the parameters cell may only "
-                                        "assign plain literals (NAME = 1, \"text\", True, [...]); compute "
-                                        "derived values in the next cell", i))
+    i = tagged[0]
+    cell = cells[i]
+    if cell.get("cell_type") != "code":
+        return [*problems, Problem(shown, "parameters", "the cell tagged 'parameters' is not a code cell", i)]
+    tree = _parse(_source(cell))
+    if tree is None:
+        return [*problems, Problem(shown, "parameters", "the parameters cell is not valid Python", i)]
+    for node in tree.body:
+        ok = (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
+              and _is_literal(node.value)
+              and all(isinstance(t, ast.Name) for t in (node.targets if isinstance(node, ast.Assign)
+                                                        else [node.target])))
+        if not ok:
+            problems.append(Problem(shown, "parameters", f"line {node.lineno}: the parameters cell may only "
+                                    "assign plain literals (NAME = 1, \"text\", True, [...]); compute "
+                                    "derived values in the next cell", i))
+    if not problems:
+        problems += _papermill_names(path, tree, i)
+    return problems
 
-        if tree is not None and not any(pr.check == "parameters" for pr in problems):
-            problems += _papermill_names(path, tree, i)
 
-    # stripped
+def _check_stripped(shown: str, nb: dict) -> list[Problem]:
+    cells = nb["cells"]
+    problems = []
     with_outputs = [i for i, c in enumerate(cells) if c.get("cell_type") == "code" and c.get("outputs")]
     with_counts = [i for i, c in enumerate(cells) if c.get("cell_type") == "code"
                    and c.get("execution_count") is not None]
@@ -230,8 +225,12 @@ def check_static(path: Path | str) -> list[Problem]:
     if "widgets" in nb.get("metadata", {}):
         problems.append(Problem(shown, "stripped", "the notebook stores widget state (metadata.widgets); run "
                                 f"`nbstripout {shown}`"))
+    return problems
 
-    # secrets (sources and any outputs)
+
+def _check_secrets(shown: str, cells: list) -> list[Problem]:
+    """Sources and any outputs."""
+    problems = []
     for i, cell in enumerate(cells):
         texts = [_source(cell)]
         for out in cell.get("outputs") or []:
@@ -247,12 +246,14 @@ def check_static(path: Path | str) -> list[Problem]:
                 name = m.group("name")
                 problems.append(Problem(shown, "secret", f"{name} is set to a literal string; read it from the "
                                         f"environment instead (os.environ.get({name.upper()!r}))", i))
+    return problems
 
-    # helper logic pasted into cells
+
+def _check_helper_logic(shown: str, cells: list) -> list[Problem]:
+    """Functions or classes pasted into cells, loose helper modules beside the notebook."""
+    problems = []
     for i, cell in enumerate(cells):
-        if cell.get("cell_type") != "code":
-            continue
-        tree = _parse(_source(cell))
+        tree = _parse(_source(cell)) if cell.get("cell_type") == "code" else None
         if tree is None:
             continue
         for node in ast.walk(tree):
@@ -269,6 +270,27 @@ def check_static(path: Path | str) -> list[Problem]:
                     problems.append(Problem(shown, "helper-logic", "imports a loose module beside the notebook "
                                             f"({', '.join(names)}); put the code in kimi_cookbook", i))
     return problems
+
+
+def check_static(path: Path | str) -> list[Problem]:
+    """Every check but ``execute``, one :class:`Problem` per finding (``format`` if it is not a notebook)."""
+    path = Path(path)
+    shown = str(path)
+    try:
+        nb = _load(path)
+    except (OSError, json.JSONDecodeError) as exc:
+        return [Problem(shown, "format", f"cannot read the notebook as JSON: {exc}")]
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        return [Problem(shown, "format", "not a Jupyter notebook (no 'cells' list)")]
+    cells = nb["cells"]
+    return [
+        *_check_name(shown, path),
+        *_check_title(shown, nb),
+        *_check_parameters(shown, path, cells),
+        *_check_stripped(shown, nb),
+        *_check_secrets(shown, cells),
+        *_check_helper_logic(shown, cells),
+    ]
 
 
 # --- execution ------------------------------------------------------------------------------------

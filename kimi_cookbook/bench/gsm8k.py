@@ -125,6 +125,40 @@ def answer_value(text: str) -> int:
     return extract(text)
 
 
+def _questions(path: str, num_questions: int, num_shots: int, parallel: int) -> list[dict]:
+    """The questions of a GSM8K-format JSONL file, after checking the counts asked of it."""
+    lines = [json.loads(ln) for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not lines:
+        raise ValueError(f"{path}: no questions")
+    if not 0 <= num_shots < len(lines):
+        raise ValueError(f"num_shots must be in [0, {len(lines) - 1}] for {len(lines)} questions, got {num_shots}")
+    if isinstance(num_questions, bool) or not isinstance(num_questions, int) or not 1 <= num_questions <= len(lines):
+        raise ValueError(
+            f"num_questions must be an integer in [1, {len(lines)}] (questions in {Path(path).name}), "
+            f"got {num_questions!r}"
+        )
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 1024:
+        raise ValueError(f"parallel must be an integer in [1, 1024], got {parallel!r}")
+    return lines
+
+
+def _score(labels: list[int], answers: list[tuple[str, int]], latency: float) -> tuple[dict[str, float], str]:
+    """few_shot_gsm8k's four numbers from (answer text, output tokens) pairs, and its printed form."""
+    preds = [answer_value(text) for text, _ in answers]
+    n = len(answers)
+    result = {
+        "accuracy": sum(p == y for p, y in zip(preds, labels)) / n,
+        "invalid": sum(p == INVALID for p in preds) / n,
+        "latency": latency,
+        "output_throughput": sum(t for _, t in answers) / latency,
+    }
+    text = (
+        f"Accuracy: {result['accuracy']:.3f}\nInvalid: {result['invalid']:.3f}\n"
+        f"Latency: {result['latency']:.3f} s\nOutput throughput: {result['output_throughput']:.3f} token/s\n"
+    )
+    return result, text
+
+
 def run_gsm8k_openai(
     base_url: str,
     model: str,
@@ -139,7 +173,7 @@ def run_gsm8k_openai(
     """few_shot_gsm8k's evaluation over the OpenAI completions API (for servers without SGLang's native API).
 
     Same prompt (``num_shots`` solved examples, then ``Question: ...\\nAnswer:``), greedy decoding, the same
-    stop strings and answer extraction (last integer). The first ``num_shots`` items serve as the shots and
+    stop strings and answer extraction (:func:`answer_value`). The first ``num_shots`` items serve as the shots and
     are also asked, as in few_shot_gsm8k. Returns (result dict like :func:`parse_gsm8k`'s, printed text in
     few_shot_gsm8k's format). ``num_questions`` must be in [1, number of questions in the file]; the API key
     is ``$SGLANG_API_KEY`` (see :func:`kimi_cookbook.client.make_client`).
@@ -147,19 +181,7 @@ def run_gsm8k_openai(
     from kimi_cookbook.client import make_client  # lazy: openai takes most of a second to import
 
     base_url = check_base_url(base_url)
-    path = data_path or gsm8k_sample_path()
-    lines = [json.loads(ln) for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
-    if not lines:
-        raise ValueError(f"{path}: no questions")
-    if not 0 <= num_shots < len(lines):
-        raise ValueError(f"num_shots must be in [0, {len(lines) - 1}] for {len(lines)} questions, got {num_shots}")
-    if isinstance(num_questions, bool) or not isinstance(num_questions, int) or not 1 <= num_questions <= len(lines):
-        raise ValueError(
-            f"num_questions must be an integer in [1, {len(lines)}] (questions in {Path(path).name}), "
-            f"got {num_questions!r}"
-        )
-    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 1024:
-        raise ValueError(f"parallel must be an integer in [1, 1024], got {parallel!r}")
+    lines = _questions(data_path or gsm8k_sample_path(), num_questions, num_shots, parallel)
 
     def one(i: int, with_answer: bool) -> str:
         s = "Question: " + lines[i]["question"] + "\nAnswer:"
@@ -183,20 +205,7 @@ def run_gsm8k_openai(
     tic = time.perf_counter()
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         answers = list(pool.map(ask, items))
-    latency = time.perf_counter() - tic
-    preds = [answer_value(text) for text, _ in answers]
-    n = len(items)
-    result = {
-        "accuracy": sum(p == y for p, y in zip(preds, labels)) / n,
-        "invalid": sum(p == INVALID for p in preds) / n,
-        "latency": latency,
-        "output_throughput": sum(t for _, t in answers) / latency,
-    }
-    text = (
-        f"Accuracy: {result['accuracy']:.3f}\nInvalid: {result['invalid']:.3f}\n"
-        f"Latency: {result['latency']:.3f} s\nOutput throughput: {result['output_throughput']:.3f} token/s\n"
-    )
-    return result, text
+    return _score(labels, answers, time.perf_counter() - tic)
 
 
 @dataclass

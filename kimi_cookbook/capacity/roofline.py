@@ -38,6 +38,32 @@ def expected_distinct_experts(num_experts: int, top_k: int, batch: float) -> flo
     return num_experts * (1.0 - (1.0 - top_k / num_experts) ** batch)
 
 
+def _weight_bytes_read(cfg, weight_dtype: str, tp: int, batch: int) -> tuple[float, float]:
+    """(weight bytes one GPU reads per step, distinct experts per MoE layer): its shards with only the experts
+    the batch routes to, the replicated modules, and one embedding row per sequence."""
+    b = weight_group_bytes(cfg, weight_dtype)
+    n_moe = cfg.num_moe_layers
+    per_expert = b["routed_experts"] / (cfg.num_experts * max(n_moe, 1))
+    distinct = expected_distinct_experts(cfg.num_experts, cfg.num_experts_per_token, batch)
+    emb_rows = batch * cfg.hidden_size * 2 / tp
+    read = ((b["sharded_linear"] + b["lm_head"] + b["fp32"] + n_moe * distinct * per_expert) / tp
+            + b["replicated_linear"] + b["replicated_bf16"] + emb_rows)
+    return read, distinct
+
+
+def _flops(cfg, batch: int, context: int, full_mla: bool) -> float:
+    """FLOPs of one decode step for the whole model: matmuls over the activated weights plus attention."""
+    matmul = 2 * activated_parameters(cfg) * batch
+    lat = cfg.kv_lora_rank + cfg.qk_rope_head_dim
+    n_mla = cfg.num_hidden_layers if full_mla else cfg.num_mla_layers
+    # absorbed MLA decode: scores over (kv_lora_rank + rope) and values over kv_lora_rank, per head
+    attn = n_mla * batch * 2 * cfg.num_attention_heads * context * (lat + cfg.kv_lora_rank)
+    if not full_mla:
+        h, d = cfg.kda_num_heads, cfg.kda_head_dim
+        attn += cfg.num_kda_layers * batch * 8 * h * d * d  # gated delta-rule update + readout
+    return matmul + attn
+
+
 def decode_step(
     gpu: GPU | str,
     tp: int,
@@ -65,15 +91,7 @@ def decode_step(
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch!r}")
     check_context(cfg, context)
-    b = weight_group_bytes(cfg, weight_dtype)
-    n_moe = cfg.num_moe_layers
-    per_expert = b["routed_experts"] / (cfg.num_experts * max(n_moe, 1))
-    distinct = expected_distinct_experts(cfg.num_experts, cfg.num_experts_per_token, batch)
-    emb_rows = batch * cfg.hidden_size * 2 / tp
-    weights_read = (
-        (b["sharded_linear"] + b["lm_head"] + b["fp32"] + n_moe * distinct * per_expert) / tp
-        + b["replicated_linear"] + b["replicated_bf16"] + emb_rows
-    )
+    weights_read, distinct = _weight_bytes_read(cfg, weight_dtype, tp, batch)
     if full_mla:
         kv_tok = full_mla_kv_bytes_per_token(cfg, kv_dtype)
         state = 0
@@ -84,19 +102,7 @@ def decode_step(
     state_rw = batch * 2 * state
     bytes_gpu = weights_read + kv_read + state_rw
     mem_s = bytes_gpu / (g.bandwidth_tbs * 1e12)
-
-    # FLOPs (whole model, then / tp)
-    act_params = activated_parameters(cfg)
-    matmul = 2 * act_params * batch
-    nh = cfg.num_attention_heads
-    lat = cfg.kv_lora_rank + cfg.qk_rope_head_dim
-    n_mla = cfg.num_hidden_layers if full_mla else cfg.num_mla_layers
-    # absorbed MLA decode: scores over (kv_lora_rank + rope) and values over kv_lora_rank, per head
-    attn = n_mla * batch * 2 * nh * context * (lat + cfg.kv_lora_rank)
-    if not full_mla:
-        H, d = cfg.kda_num_heads, cfg.kda_head_dim
-        attn += cfg.num_kda_layers * batch * 8 * H * d * d  # gated delta-rule update + readout
-    flops_gpu = (matmul + attn) / tp
+    flops_gpu = _flops(cfg, batch, context, full_mla) / tp
     w = canonical_dtype(weight_dtype, WEIGHT_DTYPES, "weight dtype")
     peak = (g.fp8_tflops if w.startswith("fp8") else g.bf16_tflops) * 1e12
     comp_s = flops_gpu / peak
