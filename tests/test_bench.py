@@ -774,3 +774,18 @@ def test_accuracy_notebook_on_embedded_server(embedded_server, tmp_path):
     assert "method: openai-sample" in text and "/get_model_info" in text
     run_block = text[text.index("Accuracy: ") :]
     assert bench.parse_gsm8k(run_block)["output_throughput"] > 0
+
+
+def test_record_and_block_of_sglang_0516_agree():
+    """A real 0.5.16 run on an H100 (tiny Kimi-Linear): the row from its JSON record has the printed block's
+    columns and values, plus the std metrics the block does not print."""
+    data = Path(__file__).parent / "data"
+    record = json.loads((data / "bench_client_0.5.16.jsonl").read_text().splitlines()[0])
+    row = bench.row_from_record(record)
+    block = bench.parse_bench_serving((data / "bench_serving_0.5.16.txt").read_text())
+    shared = [k for k in block if k in row and isinstance(block[k], (int, float))]
+    assert {"successful_requests", "output_token_throughput_tok_s", "mean_tpot_ms", "p99_ttft_ms"} <= set(shared)
+    for key in shared:
+        assert row[key] == pytest.approx(block[key], abs=0.006), key
+    assert row["successful_requests"] == record["completed"] == block["successful_requests"]
+    assert {"std_ttft_ms", "std_tpot_ms", "std_itl_ms", "std_e2e_latency_ms"} <= set(row) - set(block)
