@@ -24,6 +24,7 @@ HELP = {
     "tp": "tensor parallel size (default: per hardware)",
     "tool_call_parser": "kimi_k2 to enable tool calls",
     "reasoning_parser": "not supported by the Instruct model",
+    "sglang_version": "SGLang version whose flags to use (default the page's 0.5.7)",
 }
 PAGE_KNOBS = ("hardware", "tool_call_parser", "reasoning_parser")  # what the page's generator offers
 
