@@ -88,3 +88,54 @@ def test_readme_shows_the_current_versions_table():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     table = readme.split("<!-- versions-table:start -->\n", 1)[1].split("\n<!-- versions-table:end -->", 1)[0]
     assert table == versions.changes_markdown()
+
+
+DATA = __import__("pathlib").Path(__file__).parent / "data"
+
+
+def test_parse_gsm8k_reads_run_eval_and_few_shot_from_sglang_0_5_16():
+    from kimi_cookbook.bench import parse_gsm8k
+
+    run_eval = parse_gsm8k((DATA / "run_eval_gsm8k_0.5.16.txt").read_text())
+    assert run_eval == {"accuracy": 0.0, "latency": 86.685, "output_throughput": 130.576}
+    few_shot = parse_gsm8k((DATA / "few_shot_gsm8k_0.5.16.txt").read_text())
+    assert few_shot == {"accuracy": 0.0, "invalid": 0.0, "latency": 5.907, "output_throughput": 823.938}
+    # run_eval's Score is the accuracy, Total latency the latency (written here in its format)
+    assert parse_gsm8k("Total latency: 12.5 s\nScore: 0.895\nOutput throughput: 4000.0 token/s\n")["accuracy"] == 0.895
+    with pytest.raises(ValueError, match="run_eval's 'Score"):
+        parse_gsm8k("Score: 0.9\n")
+
+
+def test_gsm8k_command_per_version():
+    from kimi_cookbook.bench import gsm8k_command
+
+    page = gsm8k_command("http://127.0.0.1:30000", num_questions=200)
+    assert page[1:3] == ["-m", "sglang.test.few_shot_gsm8k"] and page[page.index("--host") + 1] == "http://127.0.0.1"
+    new = gsm8k_command("http://127.0.0.1:30000", num_questions=10, parallel=4, data_path="/d/test.jsonl",
+                        sglang_version="0.5.16", model="/m")
+    assert new[1:] == ["-m", "sglang.test.run_eval", "--eval-name", "gsm8k", "--api", "completion", "--base-url",
+                       "http://127.0.0.1:30000", "--num-examples", "10", "--num-threads", "4", "--model", "/m",
+                       "--gsm8k-data-path", "/d/test.jsonl"]
+
+
+def test_run_bench_refuses_random_offline_before_any_folder(tmp_path, monkeypatch):
+    from kimi_cookbook.bench import run_bench
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match="random-ids"):
+        run_bench("tiny", base_url="http://127.0.0.1:9", results_dir=tmp_path / "res", dataset_name="random")
+    assert not (tmp_path / "res").exists()
+
+
+def test_auto_dataset_falls_back_to_random_ids_offline(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from kimi_cookbook.bench import bench_settings
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    srv = SimpleNamespace(kind="sglang", base_url="http://127.0.0.1:9", model="m", tokenizer_path="/t")
+    assert bench_settings(srv)["dataset_name"] == "random-ids"
+    assert "random-ids instead of the page's 'random'" in capsys.readouterr().out
+    assert bench_settings(srv, dataset_path="/d/sharegpt.json")["dataset_name"] == "random"

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from kimi_cookbook.bench.parse import parse_gsm8k
 from kimi_cookbook.bench.speed import BenchError, check_base_url, default_client_backend, display_command
 from kimi_cookbook.processes import run_streaming
+from kimi_cookbook.versions import get as get_version
 
 __all__ = [
     "INVALID",
@@ -58,28 +59,32 @@ def gsm8k_command(
     data_path: str | None = None,
     parallel: int = 128,
     python: str | None = None,
+    sglang_version: str | None = None,
+    model: str | None = None,
 ) -> list[str]:
-    """The page's ``python3 -m sglang.test.few_shot_gsm8k --num-questions 200`` aimed at ``base_url``
-    (``--host`` with scheme, ``--port``); ``data_path`` is a local GSM8K ``test.jsonl`` for machines
-    without internet (otherwise it downloads from GitHub). Needs an SGLang server (native API)."""
+    """The GSM8K harness command for ``sglang_version`` (default the page's 0.5.7) aimed at ``base_url``.
+
+    0.5.7: the page's ``python3 -m sglang.test.few_shot_gsm8k --num-questions 200`` (``--host`` with scheme,
+    ``--port``; SGLang's native API). 0.5.16: ``python3 -m sglang.test.run_eval --eval-name gsm8k`` over
+    ``/v1/completions`` (few_shot_gsm8k still runs there but is deprecated). ``data_path`` is a local GSM8K
+    ``test.jsonl`` for machines without internet (otherwise the harness downloads it)."""
     if isinstance(num_questions, bool) or not isinstance(num_questions, int) or not 1 <= num_questions <= 1319:
         raise ValueError(f"num_questions must be an integer in [1, 1319] (GSM8K test size), got {num_questions!r}")
     if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 1024:
         raise ValueError(f"parallel must be an integer in [1, 1024], got {parallel!r}")
+    python = python or sys.executable
+    if get_version(sglang_version).gsm8k_harness == "run_eval":
+        cmd = [python, "-m", "sglang.test.run_eval", "--eval-name", "gsm8k", "--api", "completion",
+               "--base-url", check_base_url(base_url), "--num-examples", str(num_questions),
+               "--num-threads", str(parallel)]
+        if model:
+            cmd += ["--model", model]
+        if data_path:
+            cmd += ["--gsm8k-data-path", str(data_path)]
+        return cmd
     host, port = _host_port(base_url)
-    cmd = [
-        python or sys.executable,
-        "-m",
-        "sglang.test.few_shot_gsm8k",
-        "--num-questions",
-        str(num_questions),
-        "--parallel",
-        str(parallel),
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
+    cmd = [python, "-m", "sglang.test.few_shot_gsm8k", "--num-questions", str(num_questions), "--parallel",
+           str(parallel), "--host", host, "--port", str(port)]
     if data_path:
         cmd += ["--data-path", str(data_path)]
     return cmd
@@ -230,12 +235,17 @@ def run_gsm8k_harness(
     workdir: str | os.PathLike = ".",
     timeout_s: float | None = 3600,
     stream: bool = True,
+    sglang_version: str | None = None,
+    model: str | None = None,
 ) -> GSM8KRun:
-    """Run the page's ``python3 -m sglang.test.few_shot_gsm8k`` against an SGLang server; parse its output.
+    """Run SGLang's GSM8K harness (the page's ``few_shot_gsm8k``; ``run_eval`` for ``sglang_version`` 0.5.16)
+    against an SGLang server; parse its output.
 
     Raises :class:`BenchError` (``results_dir`` = ``workdir``, which holds ``gsm8k.log``) when it exits
     non-zero or runs past ``timeout_s``."""
-    cmd = gsm8k_command(base_url, num_questions=num_questions, data_path=data_path, parallel=parallel)
+    cmd = gsm8k_command(base_url, num_questions=num_questions, data_path=data_path, parallel=parallel,
+                        sglang_version=sglang_version, model=model)
+    harness = cmd[2].rsplit(".", 1)[-1]
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
 
@@ -247,11 +257,11 @@ def run_gsm8k_harness(
     except TimeoutError as exc:
         raise BenchError(str(exc), work) from exc
     if rc != 0:
-        raise BenchError(f"few_shot_gsm8k exited with {rc}; see {work / 'gsm8k.log'}", work)
+        raise BenchError(f"{harness} exited with {rc}; see {work / 'gsm8k.log'}", work)
     return GSM8KRun(
         parse_gsm8k(text),
         text,
-        "few_shot_gsm8k",
+        harness,
         display_command(cmd),
         "SGLang server",
         num_questions,
@@ -267,6 +277,7 @@ def run_gsm8k(
     workdir: str | os.PathLike = ".",
     sample_questions: int = 12,
     stream: bool = True,
+    sglang_version: str | None = None,
 ) -> GSM8KRun:
     """GSM8K for a server handle: the page's harness on SGLang; on other servers (the embedded one) the same
     few-shot evaluation over the OpenAI API on a local sample (``data_path``, else the shipped sample),
@@ -279,6 +290,8 @@ def run_gsm8k(
             parallel=parallel,
             workdir=workdir,
             stream=stream,
+            sglang_version=sglang_version,
+            model=srv.model,
         )
     path = data_path or gsm8k_sample_path()
     available = sum(1 for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip())

@@ -97,34 +97,52 @@ def parse_bench_serving(text: str) -> dict[str, int | float | str]:
 
 
 _GSM8K_PATTERNS = {
+    # few_shot_gsm8k (the page's harness; 0.5.7 and later)
     "accuracy": re.compile(r"^\s*Accuracy:\s*(\S+)\s*$"),
     "invalid": re.compile(r"^\s*Invalid:\s*(\S+)\s*$"),
     "latency": re.compile(r"^\s*Latency:\s*(\S+)\s*s\s*$"),
     "output_throughput": re.compile(r"^\s*Output throughput:\s*(\S+)\s*token/s\s*$"),
 }
+_RUN_EVAL_PATTERNS = {
+    # python -m sglang.test.run_eval --eval-name gsm8k (0.5.16): Score is the accuracy; it has no Invalid line
+    "accuracy": re.compile(r"^\s*Score:\s*(\S+)\s*$"),
+    "latency": re.compile(r"^\s*Total latency:\s*(\S+)\s*s\s*$"),
+    "output_throughput": re.compile(r"^\s*Output throughput:\s*(\S+)\s*token/s\s*$"),
+}
 
 
-def parse_gsm8k(text: str) -> dict[str, float]:
-    """Parse ``few_shot_gsm8k`` output: keys ``accuracy``, ``invalid``, ``latency`` (s), ``output_throughput``
-    (token/s), floats. Download and progress-bar lines are ignored; where the text holds several runs,
-    the last value of each wins. Raises ``ValueError`` naming the missing lines."""
-    if not isinstance(text, str):
-        raise ValueError(f"parse_gsm8k expects str, got {type(text).__name__}")  # noqa: TRY004
+def _match_all(text: str, patterns: dict[str, re.Pattern]) -> dict[str, float]:
     found: dict[str, float] = {}
     for line in text_lines(text):
-        for key, pattern in _GSM8K_PATTERNS.items():
+        for key, pattern in patterns.items():
             m = pattern.match(line)
             if m:
                 try:
                     found[key] = float(m.group(1))
                 except ValueError:
                     pass
+    return found
+
+
+def parse_gsm8k(text: str) -> dict[str, float]:
+    """Parse GSM8K harness output: ``few_shot_gsm8k``'s (keys ``accuracy``, ``invalid``, ``latency`` in s,
+    ``output_throughput`` in token/s) or ``run_eval --eval-name gsm8k``'s (``Score`` is the accuracy,
+    ``Total latency`` the latency; no ``invalid``). Floats. Progress and warning lines are ignored; where the
+    text holds several runs, the last value of each wins. Raises ``ValueError`` naming the missing lines."""
+    if not isinstance(text, str):
+        raise ValueError(f"parse_gsm8k expects str, got {type(text).__name__}")  # noqa: TRY004
+    found = _match_all(text, _GSM8K_PATTERNS)
+    if "accuracy" not in found:
+        run_eval = _match_all(text, _RUN_EVAL_PATTERNS)
+        if "accuracy" in run_eval and "latency" in run_eval:
+            return run_eval
     missing = [k for k in _GSM8K_PATTERNS if k not in found]
     if missing:
         raise ValueError(
-            "few_shot_gsm8k output incomplete: missing "
+            "GSM8K output incomplete: missing "
             + ", ".join(missing)
-            + " (expected lines 'Accuracy: ...', 'Invalid: ...', 'Latency: ... s', 'Output throughput: ... token/s')"
+            + " (expected few_shot_gsm8k's 'Accuracy: ...', 'Invalid: ...', 'Latency: ... s', 'Output throughput: "
+            "... token/s', or run_eval's 'Score: ...' and 'Total latency: ... s')"
         )
     return found
 

@@ -31,6 +31,7 @@ from kimi_cookbook.net import http_get, normalize_base_url
 from kimi_cookbook.processes import display_command as _render
 from kimi_cookbook.processes import run_streaming
 from kimi_cookbook.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
+from kimi_cookbook.versions import dataset_problem
 
 __all__ = [
     "BenchError",
@@ -252,6 +253,9 @@ def run_bench(
     """
     scenarios = _check_scenarios(scenarios)
     base_url = check_base_url(base_url)
+    problem = dataset_problem(dataset_name, dataset_path)
+    if problem:  # before any folder or client exists: SGLang's client would end in a hub traceback
+        raise ValueError(problem)
     module = client_module()
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -295,8 +299,18 @@ def default_client_backend(kind: str, base_url: str | None = None, *, timeout: f
 
 def _default_dataset(client_backend: str, dataset_path: str | None) -> str:
     """``random`` (the page's; ShareGPT text, downloaded unless ``dataset_path``) against SGLang's native API
-    or with a local ShareGPT file, else ``random-ids`` (no download)."""
-    return "random" if client_backend == "sglang" or dataset_path else "random-ids"
+    or with a local ShareGPT file, else ``random-ids`` (no download). Where ``random`` cannot fetch ShareGPT
+    (no hub, nothing cached) it falls back to ``random-ids`` and says so."""
+    if dataset_path:
+        return "random"
+    if client_backend != "sglang":
+        return "random-ids"
+    problem = dataset_problem("random", None)
+    if problem:
+        print("dataset: random-ids instead of the page's 'random': the Hugging Face hub is not reachable for "
+              "ShareGPT (give DATASET_PATH / --dataset-path a local ShareGPT JSON for 'random')", flush=True)
+        return "random-ids"
+    return "random"
 
 
 def _known_tokenizer(model: str | None) -> str | None:

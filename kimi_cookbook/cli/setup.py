@@ -7,6 +7,7 @@ import json
 
 from kimi_cookbook.docker import check_host, docker_exec, docker_pull, docker_run, preinstall
 from kimi_cookbook.hardware import GPUS
+from kimi_cookbook.versions import PAGE_VERSION, VERSIONS
 
 
 def _cmd_docker(args: argparse.Namespace) -> int:
@@ -16,9 +17,9 @@ def _cmd_docker(args: argparse.Namespace) -> int:
         return 0
     run = docker_run(args.hardware, page_exact=args.page_exact, name=args.name, model_cache=args.model_cache,
                      workdir=args.workdir, port=args.port, host_network=args.host_network,
-                     pass_hf_token=args.pass_hf_token)
+                     pass_hf_token=args.pass_hf_token, sglang_version=args.sglang_version)
     name = "Kimi-linear" if args.page_exact else args.name
-    print(f"# 1. pull the image\n{docker_pull(args.hardware)}\n")
+    print(f"# 1. pull the image\n{docker_pull(args.hardware, sglang_version=args.sglang_version)}\n")
     print(f"# 2. start the container\n{run}\n")
     print(f"# 3. pre-install inside the container (the page's step)\n{preinstall(name)}\n")
     print(f"# 4. a shell in the container\n{docker_exec(name)}")
@@ -29,6 +30,8 @@ def register(sub) -> None:
     p = sub.add_parser("docker", help="print docker pull/run/exec commands, or check this host")
     p.add_argument("--hardware", default="mi300x", help=f"one of {', '.join(GPUS)}")
     p.add_argument("--page-exact", action="store_true", help="the page's docker run line as written (AMD)")
+    p.add_argument("--sglang-version", default=None,
+                   help=f"image of this SGLang version ({', '.join(VERSIONS)}; default the page's {PAGE_VERSION})")
     p.add_argument("--name", default="kimi-linear")
     p.add_argument("--model-cache", default="~/.cache/huggingface")
     p.add_argument("--workdir", default=None)
