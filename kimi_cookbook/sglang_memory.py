@@ -48,13 +48,16 @@ SGLang 0.5.16
   * Default fraction: as 0.5.7 but the graph reserve is ``reserve_for_graph_mb`` (2 x decode max batch; the
     prefill graph is disabled for MLA models, ``_disable_breakable_cudagraph_if_incompatible``).
 
-What is *measured* by SGLang at run time and therefore a parameter here:
-  * ``startup_overhead_bytes``: GPU memory used before the weights load (CUDA context, NCCL, kernels' workspaces)
-    = total - ``pre_model_load_memory``. Default :data:`DEFAULT_STARTUP_OVERHEAD_BYTES`, fitted to the one real
-    launch we have (0.5.16, one H100, tp 1; see ``tests/test_sglang_memory.py``). Larger tp, other GPUs and
-    ROCm will differ.
-  * ``other_bytes``: memory allocated between the weight load and the pool profiling besides the weights
-    (default 0). The weights themselves are computed from the config (``capacity.weight_bytes``).
+What is *measured* by SGLang at run time and therefore a parameter here (both fitted to real launches: SGLang
+0.5.16, tiny config, one H100, tp 1, ``tests/test_sglang_memory.py``'s table; larger tp, other GPUs and ROCm
+will differ):
+  * ``startup_overhead_bytes``: GPU memory in use when SGLang measures ``pre_model_load_memory`` (CUDA context,
+    NCCL) = total - ``pre_model_load_memory``. Default :data:`DEFAULT_STARTUP_OVERHEAD_BYTES`.
+  * ``other_bytes``: memory allocated after that measurement and before the pool profiling besides the weights
+    (the logs show it before "Load weight begin": kernels' workspaces, the model's buffers). Default
+    :data:`DEFAULT_OTHER_BYTES`. The weights themselves are computed from the config (``capacity.weight_bytes``).
+  The pool budget is linear in the fraction, ``rest = mfs x pre_model_load_memory - weights - other``, so launches
+  at two fractions give both: the slope is ``pre_model_load_memory``, the intercept the memory used after it.
 Not modelled: speculative decoding, DP attention, pipeline parallelism, hierarchical cache, fp4 KV cache.
 """
 
@@ -73,10 +76,17 @@ MIB = 2**20
 
 SGLANG_VERSIONS = ("0.5.7", "0.5.16")
 
-# Fitted to the one real launch (SGLang 0.5.16, tiny config, one H100 of 85,017,493,504 B, tp 1,
-# --mem-fraction-static 0.3): its pools (11,507,327 x 1,152 B + 14,654 x 814,080 B = 23.456 GiB) and 0.041 GiB of
-# weights mean 78.32 GiB were free before the weights, i.e. 0.855 GiB in use: CUDA context, NCCL, kernel workspaces.
-DEFAULT_STARTUP_OVERHEAD_BYTES = 918_563_904
+# Fitted to the real launches (SGLang 0.5.16, tiny config, one H100 of 85,017,493,504 B, tp 1, context 8192):
+# the pools SGLang sized (tokens x 1,152 B + slots x 814,080 B) are 23.456 GiB at --mem-fraction-static 0.3,
+# 47.028 at 0.6 and 65.492 at its default 0.835 -- a straight line, slope 78.572 GiB (pre_model_load_memory: 0.607
+# GiB in use before it) and intercept -0.115 GiB (0.041 GiB of weights + 0.075 GiB of other allocations). The logs
+# agree: "Load weight begin. avail mem=78.50 GB" (0.07 GiB below 78.57: the other allocations came first) and
+# "Load weight end. avail mem=78.46 GB" (78.572 - 0.115 = 78.456). The first fit, to the 0.3 launch alone
+# (0.855 GiB overhead, no other), put pre_model_load_memory at 78.32 GiB -- below the 78.50 GiB the log shows
+# free later, which cannot be -- and under-predicted the 0.835 launch by 0.2 %.
+# Any pair in a band of a few kB reproduces all four logged launches to the token; these are round ones in it.
+DEFAULT_STARTUP_OVERHEAD_BYTES = 651_821_000
+DEFAULT_OTHER_BYTES = 80_023_000
 
 # GPU capacity as nvidia-smi reports it (MiB); SGLang's default fraction uses this, not torch's total.
 # Measured on the lent machines (kimi_cookbook/hardware.py docstring).
@@ -229,7 +239,7 @@ def predict_pools(
     weight_dtype: str = capacity.DEFAULT_WEIGHT_DTYPE,
     num_kv_heads: int | None = None,
     startup_overhead_bytes: int = DEFAULT_STARTUP_OVERHEAD_BYTES,
-    other_bytes: int = 0,
+    other_bytes: int = DEFAULT_OTHER_BYTES,
 ) -> SGLangPools:
     """Predict ``max_total_num_tokens``, ``max_mamba_cache_size`` (state slots) and ``max_running_requests``
     that SGLang ``sglang_version`` logs for Kimi-Linear on one GPU of a ``tp``-GPU launch.
@@ -351,11 +361,13 @@ def predict_pools(
     g = GIB
     lines += [
         f"SGLang {v}, tp {tp}, context {ctx:,}: --mem-fraction-static {mfs:.3f} ({source}).",
-        f"GPU memory {gpu_memory_bytes / g:.2f} GiB; free before the weights {free_before_gib:.2f} GiB "
-        f"(assumed startup overhead {startup_overhead_bytes / g:.2f} GiB: CUDA context, NCCL; measured by SGLang).",
+        f"GPU memory {gpu_memory_bytes / g:.2f} GiB; free before the model loads (pre_model_load_memory) "
+        f"{free_before_gib:.2f} GiB (assumed startup overhead {startup_overhead_bytes / g:.2f} GiB: CUDA context, "
+        "NCCL; measured by SGLang).",
         f"Weights per GPU {weights / g:.2f} GiB (from config.json, {weight_dtype}, tp {tp} sharding)"
-        + (f" + other {other_bytes / g:.2f} GiB" if other_bytes else "") + ".",
-        f"Reserve for activations and CUDA graphs {reserve_gib:.2f} GiB = free before weights x (1 - {mfs:.3f}).",
+        + (f" + other allocations {other_bytes / g:.2f} GiB (assumed; measured by SGLang)" if other_bytes else "")
+        + f"; free after them {free_now_gib:.2f} GiB.",
+        f"Reserve for activations and CUDA graphs {reserve_gib:.2f} GiB = pre_model_load_memory x (1 - {mfs:.3f}).",
         f"Pool budget {rest_gib:.2f} GiB = free after weights - reserve.",
         f"State: {per_slot:,} B per slot per GPU ({state['recurrent']:,} recurrent {state_dtype} + "
         f"{state['conv']:,} conv); {slots:,} slots = {how} -> {state_gib:.2f} GiB.",
@@ -412,18 +424,25 @@ _LOG_PATTERNS = {
     "avail_gib_before_weights": r"Load weight begin\. avail mem=([\d.]+) GB",
     "avail_gib_after_weights": r"Load weight end\..*?avail mem=([\d.]+) GB",
     "mamba_radix_cache_strategy": r"mamba_radix_cache_strategy='([a-z_]+)'",
+    "disable_overlap_schedule": r"disable_overlap_schedule=(True|False)",
 }
 
 
 def parse_sglang_log(text: str) -> dict[str, Any]:
     """The pool figures a SGLang server log states (first occurrence of each; absent ones left out), to compare
     with :func:`predict_pools`: ``max_total_num_tokens``, ``max_mamba_cache_size``, ``max_running_requests``,
-    the pool sizes in GiB (SGLang prints ``GB`` but divides by 2**30), ``mem_fraction_static`` and the free memory
-    SGLang saw before and after loading the weights."""
+    the pool sizes in GiB (SGLang prints ``GB`` but divides by 2**30), ``mem_fraction_static``, the radix strategy
+    and ``disable_overlap_schedule`` of its server_args, and the free memory SGLang saw before and after loading
+    the weights."""
     out: dict[str, Any] = {}
     for key, pat in _LOG_PATTERNS.items():
         m = re.search(pat, text)
         if m:
             val = m.group(1)
-            out[key] = val if key == "mamba_radix_cache_strategy" else (float(val) if "." in val else int(val))
+            if key == "mamba_radix_cache_strategy":
+                out[key] = val
+            elif key == "disable_overlap_schedule":
+                out[key] = val == "True"
+            else:
+                out[key] = float(val) if "." in val else int(val)
     return out
