@@ -446,3 +446,32 @@ def parse_sglang_log(text: str) -> dict[str, Any]:
             else:
                 out[key] = float(val) if "." in val else int(val)
     return out
+
+
+def pools_table(setups=None, *, sglang_version: str = "0.5.7", config: dict | KimiLinearConfig | str | None = None,
+                **kw: Any) -> list[dict[str, Any]]:
+    """One row per (GPU id, tp) of SGLang's predicted pools (default: every catalog GPU at its default tp, as the
+    page's selector offers them); a setup SGLang would refuse says so in ``note``. ``kw``: as :func:`predict_pools`
+    (e.g. ``mem_fraction_static``, ``context_length``), applied to every row."""
+    from kimi_cookbook.hardware import GPUS
+
+    cfg = _config(config)
+    setups = setups or [(g.id, g.default_tp) for g in GPUS.values()]
+    rows = []
+    for hw, tp in setups:
+        g = get_gpu(hw)
+        p = predict_for_gpu(g, cfg, tp=tp, sglang_version=sglang_version, **kw)
+        refused = p.max_total_num_tokens <= 0 or p.max_running_requests <= 0
+        rows.append({
+            "hardware": f"{tp} x {g.label}",
+            "sglang": p.sglang_version,
+            "mem_fraction_static": round(p.mem_fraction_static, 3),
+            "weights_GiB_per_gpu": round(p.weights_bytes_per_gpu / GIB, 2),
+            "reserve_GiB": round(p.reserve_bytes / GIB, 2),
+            "pool_budget_GiB": round(p.pool_budget_bytes / GIB, 2),
+            "state_slots": p.max_mamba_cache_size,
+            "max_total_num_tokens": p.max_total_num_tokens,
+            "max_running_requests": p.max_running_requests,
+            "note": "SGLang would refuse to start (no room for the pools)" if refused else "",
+        })
+    return rows

@@ -14,6 +14,7 @@ from kimi_cookbook.sglang_memory import (
     DEFAULT_OTHER_BYTES,
     DEFAULT_STARTUP_OVERHEAD_BYTES,
     parse_sglang_log,
+    pools_table,
     predict_for_gpu,
     predict_pools,
 )
@@ -293,3 +294,17 @@ def test_json_keys_and_explanation():
     for word in ("Weights per GPU", "Reserve", "Pool budget", "per slot", "per token", "max_running_requests"):
         assert word in text
     assert json.dumps(p.to_dict())
+
+
+def test_pools_table_one_row_per_selector_gpu():
+    from kimi_cookbook.hardware import GPUS
+
+    rows = pools_table()
+    assert [r["hardware"] for r in rows] == [f"{g.default_tp} x {g.label}" for g in GPUS.values()]
+    page = rows[0]  # the page's 4 x MI300X launch: defaults, SGLang 0.5.7
+    p = predict_for_gpu("mi300x", tp=4, sglang_version="0.5.7")
+    assert (page["max_total_num_tokens"], page["state_slots"], page["max_running_requests"]) == (
+        p.max_total_num_tokens, 512, 512)
+    assert page["mem_fraction_static"] == 0.865 and page["note"] == ""
+    refused = pools_table([("h100", 1)], sglang_version="0.5.16")[0]  # 91.5 GiB of weights on one H100
+    assert refused["max_total_num_tokens"] == 0 and "refuse" in refused["note"]
