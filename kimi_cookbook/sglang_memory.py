@@ -6,7 +6,9 @@ of ``(1 - mem_fraction_static)`` of the pre-load free memory for activations and
 between a state pool (``max_mamba_cache_size`` slots) and the MLA token pool (``max_total_num_tokens``), and caps
 ``max_running_requests`` by the state slots each request needs. This module redoes that arithmetic from the
 model's ``config.json`` (pure functions, no torch, no GPU). The byte sizes come from
-:mod:`kimi_cookbook.capacity` (``mla_kv_bytes_per_token``, ``kda_state_bytes_per_sequence``, ``weight_bytes``).
+:mod:`kimi_cookbook.capacity.sizes` (``mla_kv_bytes_per_token``, ``kda_state_bytes_per_sequence``,
+``weight_bytes``); :func:`kimi_cookbook.capacity.plan` and ``kimi-cookbook plan --sglang-version`` show the
+prediction beside the planner's own figures.
 
 What SGLang does, by version (paths under ``sglang/srt``; read from the released wheels):
 
@@ -55,7 +57,7 @@ will differ):
     NCCL) = total - ``pre_model_load_memory``. Default :data:`DEFAULT_STARTUP_OVERHEAD_BYTES`.
   * ``other_bytes``: memory allocated after that measurement and before the pool profiling besides the weights
     (the logs show it before "Load weight begin": kernels' workspaces, the model's buffers). Default
-    :data:`DEFAULT_OTHER_BYTES`. The weights themselves are computed from the config (``capacity.weight_bytes``).
+    :data:`DEFAULT_OTHER_BYTES`. The weights themselves are computed from the config (``capacity.sizes.weight_bytes``).
   The pool budget is linear in the fraction, ``rest = mfs x pre_model_load_memory - weights - other``, so launches
   at two fractions give both: the slope is ``pre_model_load_memory``, the intercept the memory used after it.
 Not modelled: speculative decoding, DP attention, pipeline parallelism, hierarchical cache, fp4 KV cache.
@@ -67,8 +69,15 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kimi_cookbook import capacity
-from kimi_cookbook.capacity import KimiLinearConfig
+# submodules, not the package: capacity.plan imports this module
+from kimi_cookbook.capacity.config import KimiLinearConfig, check_context, check_tp, load_model_config
+from kimi_cookbook.capacity.dtypes import (
+    DEFAULT_CONV_DTYPE,
+    DEFAULT_KV_DTYPE,
+    DEFAULT_STATE_DTYPE,
+    DEFAULT_WEIGHT_DTYPE,
+)
+from kimi_cookbook.capacity.sizes import kda_state_bytes_per_sequence, mla_kv_bytes_per_token, weight_bytes
 from kimi_cookbook.hardware import GPU, get_gpu
 
 GIB = 2**30
@@ -160,7 +169,7 @@ def _config(config: dict | KimiLinearConfig | str | None) -> KimiLinearConfig:
         return KimiLinearConfig.from_dict(config, "config")
     if isinstance(config, KimiLinearConfig):
         return config
-    return capacity.load_model_config(config)
+    return load_model_config(config)
 
 
 def _positive_int(name: str, value: Any, *, allow_none: bool = True) -> int | None:
@@ -234,9 +243,10 @@ def predict_pools(
     disable_cuda_graph: bool = False,
     attention_backend: str | None = None,
     page_size: int = 1,
-    kv_dtype: str = capacity.DEFAULT_KV_DTYPE,
-    state_dtype: str = capacity.DEFAULT_STATE_DTYPE,
-    weight_dtype: str = capacity.DEFAULT_WEIGHT_DTYPE,
+    kv_dtype: str = DEFAULT_KV_DTYPE,
+    state_dtype: str = DEFAULT_STATE_DTYPE,
+    conv_dtype: str = DEFAULT_CONV_DTYPE,
+    weight_dtype: str = DEFAULT_WEIGHT_DTYPE,
     num_kv_heads: int | None = None,
     startup_overhead_bytes: int = DEFAULT_STARTUP_OVERHEAD_BYTES,
     other_bytes: int = DEFAULT_OTHER_BYTES,
@@ -252,7 +262,7 @@ def predict_pools(
     """
     v = _version(sglang_version)
     cfg = _config(config)
-    capacity.check_tp(cfg, tp)
+    check_tp(cfg, tp)
     for name, val in (("max_running_requests", max_running_requests), ("chunked_prefill_size", chunked_prefill_size),
                       ("cuda_graph_max_bs", cuda_graph_max_bs), ("max_total_tokens", max_total_tokens),
                       ("max_mamba_cache_size", max_mamba_cache_size), ("context_length", context_length)):
@@ -267,7 +277,7 @@ def predict_pools(
                          f"got {mamba_radix_cache_strategy!r}")
     if mamba_full_memory_ratio <= 0:
         raise ValueError(f"mamba_full_memory_ratio must be positive, got {mamba_full_memory_ratio!r}")
-    ctx = context_length if context_length is not None else cfg.max_context
+    ctx = check_context(cfg, context_length) if context_length is not None else cfg.max_context
     cap_mib = gpu_capacity_mib if gpu_capacity_mib is not None else gpu_memory_bytes / MIB
     lines: list[str] = []
 
@@ -311,10 +321,10 @@ def predict_pools(
                 k = _STATE_SLOT_RATIO_BASE + 2
 
     # ---- bytes -----------------------------------------------------------------------------------------------
-    cell = capacity.mla_kv_bytes_per_token(cfg, kv_dtype)
-    state = capacity.kda_state_bytes_per_sequence(cfg, state_dtype=state_dtype, tp=tp)
+    cell = mla_kv_bytes_per_token(cfg, kv_dtype)
+    state = kda_state_bytes_per_sequence(cfg, state_dtype=state_dtype, conv_dtype=conv_dtype, tp=tp)
     per_slot = state["total"]
-    weights = capacity.weight_bytes(cfg, weight_dtype, tp)["per_gpu"]
+    weights = weight_bytes(cfg, weight_dtype, tp)["per_gpu"]
     free_before = gpu_memory_bytes - startup_overhead_bytes
     # SGLang works in float GiB here (get_available_gpu_memory returns GiB); so do we, to round the same way.
     free_before_gib = free_before / GIB
