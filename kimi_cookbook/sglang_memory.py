@@ -6,7 +6,9 @@ of ``(1 - mem_fraction_static)`` of the pre-load free memory for activations and
 between a state pool (``max_mamba_cache_size`` slots) and the MLA token pool (``max_total_num_tokens``), and caps
 ``max_running_requests`` by the state slots each request needs. This module redoes that arithmetic from the
 model's ``config.json`` (pure functions, no torch, no GPU). The byte sizes come from
-:mod:`kimi_cookbook.capacity` (``mla_kv_bytes_per_token``, ``kda_state_bytes_per_sequence``, ``weight_bytes``).
+:mod:`kimi_cookbook.capacity.sizes` (``mla_kv_bytes_per_token``, ``kda_state_bytes_per_sequence``,
+``weight_bytes``); :func:`kimi_cookbook.capacity.plan` and ``kimi-cookbook plan --sglang-version`` show the
+prediction beside the planner's own figures.
 
 What SGLang does, by version (paths under ``sglang/srt``; read from the released wheels):
 
@@ -48,13 +50,16 @@ SGLang 0.5.16
   * Default fraction: as 0.5.7 but the graph reserve is ``reserve_for_graph_mb`` (2 x decode max batch; the
     prefill graph is disabled for MLA models, ``_disable_breakable_cudagraph_if_incompatible``).
 
-What is *measured* by SGLang at run time and therefore a parameter here:
-  * ``startup_overhead_bytes``: GPU memory used before the weights load (CUDA context, NCCL, kernels' workspaces)
-    = total - ``pre_model_load_memory``. Default :data:`DEFAULT_STARTUP_OVERHEAD_BYTES`, fitted to the one real
-    launch we have (0.5.16, one H100, tp 1; see ``tests/test_sglang_memory.py``). Larger tp, other GPUs and
-    ROCm will differ.
-  * ``other_bytes``: memory allocated between the weight load and the pool profiling besides the weights
-    (default 0). The weights themselves are computed from the config (``capacity.weight_bytes``).
+What is *measured* by SGLang at run time and therefore a parameter here (both fitted to real launches: SGLang
+0.5.16, tiny config, one H100, tp 1, ``tests/test_sglang_memory.py``'s table; larger tp, other GPUs and ROCm
+will differ):
+  * ``startup_overhead_bytes``: GPU memory in use when SGLang measures ``pre_model_load_memory`` (CUDA context,
+    NCCL) = total - ``pre_model_load_memory``. Default :data:`DEFAULT_STARTUP_OVERHEAD_BYTES`.
+  * ``other_bytes``: memory allocated after that measurement and before the pool profiling besides the weights
+    (the logs show it before "Load weight begin": kernels' workspaces, the model's buffers). Default
+    :data:`DEFAULT_OTHER_BYTES`. The weights themselves are computed from the config (``capacity.sizes.weight_bytes``).
+  The pool budget is linear in the fraction, ``rest = mfs x pre_model_load_memory - weights - other``, so launches
+  at two fractions give both: the slope is ``pre_model_load_memory``, the intercept the memory used after it.
 Not modelled: speculative decoding, DP attention, pipeline parallelism, hierarchical cache, fp4 KV cache.
 """
 
@@ -64,8 +69,15 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kimi_cookbook import capacity
-from kimi_cookbook.capacity import KimiLinearConfig
+# submodules, not the package: capacity.plan imports this module
+from kimi_cookbook.capacity.config import KimiLinearConfig, check_context, check_tp, load_model_config
+from kimi_cookbook.capacity.dtypes import (
+    DEFAULT_CONV_DTYPE,
+    DEFAULT_KV_DTYPE,
+    DEFAULT_STATE_DTYPE,
+    DEFAULT_WEIGHT_DTYPE,
+)
+from kimi_cookbook.capacity.sizes import kda_state_bytes_per_sequence, mla_kv_bytes_per_token, weight_bytes
 from kimi_cookbook.hardware import GPU, get_gpu
 
 GIB = 2**30
@@ -73,10 +85,17 @@ MIB = 2**20
 
 SGLANG_VERSIONS = ("0.5.7", "0.5.16")
 
-# Fitted to the one real launch (SGLang 0.5.16, tiny config, one H100 of 85,017,493,504 B, tp 1,
-# --mem-fraction-static 0.3): its pools (11,507,327 x 1,152 B + 14,654 x 814,080 B = 23.456 GiB) and 0.041 GiB of
-# weights mean 78.32 GiB were free before the weights, i.e. 0.855 GiB in use: CUDA context, NCCL, kernel workspaces.
-DEFAULT_STARTUP_OVERHEAD_BYTES = 918_563_904
+# Fitted to the real launches (SGLang 0.5.16, tiny config, one H100 of 85,017,493,504 B, tp 1, context 8192):
+# the pools SGLang sized (tokens x 1,152 B + slots x 814,080 B) are 23.456 GiB at --mem-fraction-static 0.3,
+# 47.028 at 0.6 and 65.492 at its default 0.835 -- a straight line, slope 78.572 GiB (pre_model_load_memory: 0.607
+# GiB in use before it) and intercept -0.115 GiB (0.041 GiB of weights + 0.075 GiB of other allocations). The logs
+# agree: "Load weight begin. avail mem=78.50 GB" (0.07 GiB below 78.57: the other allocations came first) and
+# "Load weight end. avail mem=78.46 GB" (78.572 - 0.115 = 78.456). The first fit, to the 0.3 launch alone
+# (0.855 GiB overhead, no other), put pre_model_load_memory at 78.32 GiB -- below the 78.50 GiB the log shows
+# free later, which cannot be -- and under-predicted the 0.835 launch by 0.2 %.
+# Any pair in a band of a few kB reproduces all four logged launches to the token; these are round ones in it.
+DEFAULT_STARTUP_OVERHEAD_BYTES = 651_821_000
+DEFAULT_OTHER_BYTES = 80_023_000
 
 # GPU capacity as nvidia-smi reports it (MiB); SGLang's default fraction uses this, not torch's total.
 # Measured on the lent machines (kimi_cookbook/hardware.py docstring).
@@ -150,7 +169,7 @@ def _config(config: dict | KimiLinearConfig | str | None) -> KimiLinearConfig:
         return KimiLinearConfig.from_dict(config, "config")
     if isinstance(config, KimiLinearConfig):
         return config
-    return capacity.load_model_config(config)
+    return load_model_config(config)
 
 
 def _positive_int(name: str, value: Any, *, allow_none: bool = True) -> int | None:
@@ -224,12 +243,13 @@ def predict_pools(
     disable_cuda_graph: bool = False,
     attention_backend: str | None = None,
     page_size: int = 1,
-    kv_dtype: str = capacity.DEFAULT_KV_DTYPE,
-    state_dtype: str = capacity.DEFAULT_STATE_DTYPE,
-    weight_dtype: str = capacity.DEFAULT_WEIGHT_DTYPE,
+    kv_dtype: str = DEFAULT_KV_DTYPE,
+    state_dtype: str = DEFAULT_STATE_DTYPE,
+    conv_dtype: str = DEFAULT_CONV_DTYPE,
+    weight_dtype: str = DEFAULT_WEIGHT_DTYPE,
     num_kv_heads: int | None = None,
     startup_overhead_bytes: int = DEFAULT_STARTUP_OVERHEAD_BYTES,
-    other_bytes: int = 0,
+    other_bytes: int = DEFAULT_OTHER_BYTES,
 ) -> SGLangPools:
     """Predict ``max_total_num_tokens``, ``max_mamba_cache_size`` (state slots) and ``max_running_requests``
     that SGLang ``sglang_version`` logs for Kimi-Linear on one GPU of a ``tp``-GPU launch.
@@ -242,7 +262,7 @@ def predict_pools(
     """
     v = _version(sglang_version)
     cfg = _config(config)
-    capacity.check_tp(cfg, tp)
+    check_tp(cfg, tp)
     for name, val in (("max_running_requests", max_running_requests), ("chunked_prefill_size", chunked_prefill_size),
                       ("cuda_graph_max_bs", cuda_graph_max_bs), ("max_total_tokens", max_total_tokens),
                       ("max_mamba_cache_size", max_mamba_cache_size), ("context_length", context_length)):
@@ -257,7 +277,7 @@ def predict_pools(
                          f"got {mamba_radix_cache_strategy!r}")
     if mamba_full_memory_ratio <= 0:
         raise ValueError(f"mamba_full_memory_ratio must be positive, got {mamba_full_memory_ratio!r}")
-    ctx = context_length if context_length is not None else cfg.max_context
+    ctx = check_context(cfg, context_length) if context_length is not None else cfg.max_context
     cap_mib = gpu_capacity_mib if gpu_capacity_mib is not None else gpu_memory_bytes / MIB
     lines: list[str] = []
 
@@ -301,10 +321,10 @@ def predict_pools(
                 k = _STATE_SLOT_RATIO_BASE + 2
 
     # ---- bytes -----------------------------------------------------------------------------------------------
-    cell = capacity.mla_kv_bytes_per_token(cfg, kv_dtype)
-    state = capacity.kda_state_bytes_per_sequence(cfg, state_dtype=state_dtype, tp=tp)
+    cell = mla_kv_bytes_per_token(cfg, kv_dtype)
+    state = kda_state_bytes_per_sequence(cfg, state_dtype=state_dtype, conv_dtype=conv_dtype, tp=tp)
     per_slot = state["total"]
-    weights = capacity.weight_bytes(cfg, weight_dtype, tp)["per_gpu"]
+    weights = weight_bytes(cfg, weight_dtype, tp)["per_gpu"]
     free_before = gpu_memory_bytes - startup_overhead_bytes
     # SGLang works in float GiB here (get_available_gpu_memory returns GiB); so do we, to round the same way.
     free_before_gib = free_before / GIB
@@ -351,11 +371,13 @@ def predict_pools(
     g = GIB
     lines += [
         f"SGLang {v}, tp {tp}, context {ctx:,}: --mem-fraction-static {mfs:.3f} ({source}).",
-        f"GPU memory {gpu_memory_bytes / g:.2f} GiB; free before the weights {free_before_gib:.2f} GiB "
-        f"(assumed startup overhead {startup_overhead_bytes / g:.2f} GiB: CUDA context, NCCL; measured by SGLang).",
+        f"GPU memory {gpu_memory_bytes / g:.2f} GiB; free before the model loads (pre_model_load_memory) "
+        f"{free_before_gib:.2f} GiB (assumed startup overhead {startup_overhead_bytes / g:.2f} GiB: CUDA context, "
+        "NCCL; measured by SGLang).",
         f"Weights per GPU {weights / g:.2f} GiB (from config.json, {weight_dtype}, tp {tp} sharding)"
-        + (f" + other {other_bytes / g:.2f} GiB" if other_bytes else "") + ".",
-        f"Reserve for activations and CUDA graphs {reserve_gib:.2f} GiB = free before weights x (1 - {mfs:.3f}).",
+        + (f" + other allocations {other_bytes / g:.2f} GiB (assumed; measured by SGLang)" if other_bytes else "")
+        + f"; free after them {free_now_gib:.2f} GiB.",
+        f"Reserve for activations and CUDA graphs {reserve_gib:.2f} GiB = pre_model_load_memory x (1 - {mfs:.3f}).",
         f"Pool budget {rest_gib:.2f} GiB = free after weights - reserve.",
         f"State: {per_slot:,} B per slot per GPU ({state['recurrent']:,} recurrent {state_dtype} + "
         f"{state['conv']:,} conv); {slots:,} slots = {how} -> {state_gib:.2f} GiB.",
@@ -412,18 +434,54 @@ _LOG_PATTERNS = {
     "avail_gib_before_weights": r"Load weight begin\. avail mem=([\d.]+) GB",
     "avail_gib_after_weights": r"Load weight end\..*?avail mem=([\d.]+) GB",
     "mamba_radix_cache_strategy": r"mamba_radix_cache_strategy='([a-z_]+)'",
+    "disable_overlap_schedule": r"disable_overlap_schedule=(True|False)",
 }
 
 
 def parse_sglang_log(text: str) -> dict[str, Any]:
     """The pool figures a SGLang server log states (first occurrence of each; absent ones left out), to compare
     with :func:`predict_pools`: ``max_total_num_tokens``, ``max_mamba_cache_size``, ``max_running_requests``,
-    the pool sizes in GiB (SGLang prints ``GB`` but divides by 2**30), ``mem_fraction_static`` and the free memory
-    SGLang saw before and after loading the weights."""
+    the pool sizes in GiB (SGLang prints ``GB`` but divides by 2**30), ``mem_fraction_static``, the radix strategy
+    and ``disable_overlap_schedule`` of its server_args, and the free memory SGLang saw before and after loading
+    the weights."""
     out: dict[str, Any] = {}
     for key, pat in _LOG_PATTERNS.items():
         m = re.search(pat, text)
         if m:
             val = m.group(1)
-            out[key] = val if key == "mamba_radix_cache_strategy" else (float(val) if "." in val else int(val))
+            if key == "mamba_radix_cache_strategy":
+                out[key] = val
+            elif key == "disable_overlap_schedule":
+                out[key] = val == "True"
+            else:
+                out[key] = float(val) if "." in val else int(val)
     return out
+
+
+def pools_table(setups=None, *, sglang_version: str = "0.5.7", config: dict | KimiLinearConfig | str | None = None,
+                **kw: Any) -> list[dict[str, Any]]:
+    """One row per (GPU id, tp) of SGLang's predicted pools (default: every catalog GPU at its default tp, as the
+    page's selector offers them); a setup SGLang would refuse says so in ``note``. ``kw``: as :func:`predict_pools`
+    (e.g. ``mem_fraction_static``, ``context_length``), applied to every row."""
+    from kimi_cookbook.hardware import GPUS
+
+    cfg = _config(config)
+    setups = setups or [(g.id, g.default_tp) for g in GPUS.values()]
+    rows = []
+    for hw, tp in setups:
+        g = get_gpu(hw)
+        p = predict_for_gpu(g, cfg, tp=tp, sglang_version=sglang_version, **kw)
+        refused = p.max_total_num_tokens <= 0 or p.max_running_requests <= 0
+        rows.append({
+            "hardware": f"{tp} x {g.label}",
+            "sglang": p.sglang_version,
+            "mem_fraction_static": round(p.mem_fraction_static, 3),
+            "weights_GiB_per_gpu": round(p.weights_bytes_per_gpu / GIB, 2),
+            "reserve_GiB": round(p.reserve_bytes / GIB, 2),
+            "pool_budget_GiB": round(p.pool_budget_bytes / GIB, 2),
+            "state_slots": p.max_mamba_cache_size,
+            "max_total_num_tokens": p.max_total_num_tokens,
+            "max_running_requests": p.max_running_requests,
+            "note": "SGLang would refuse to start (no room for the pools)" if refused else "",
+        })
+    return rows

@@ -235,11 +235,84 @@ def test_notebook_defaults(tmp_path):
     assert "layers 27: MLA [4, 8, 12, 16, 20, 24, 27], KDA 20" in text
     assert "0.058" in text and "0.17" in text and "0.165" in text  # the page's three runs vs the floor
     assert images == 2
+    # section 7: SGLang's own pools for the page's launch and a row per selector GPU
+    from kimi_cookbook.sglang_memory import pools_table, predict_for_gpu
+
+    page = predict_for_gpu("mi300x", tp=4, sglang_version="0.5.7")
+    assert page.explain() in text
+    for row in pools_table(sglang_version="0.5.7"):
+        assert row["hardware"] in text and str(row["max_total_num_tokens"]) in text
 
 
 @pytest.mark.timeout(300)
 def test_notebook_other_parameters(tmp_path):
-    text, images = _run_notebook(tmp_path, "07_h200.ipynb", {"HARDWARE": "h200", "TP": 2, "CONTEXT": 8192})
+    text, images = _run_notebook(tmp_path, "07_h200.ipynb", {"HARDWARE": "h200", "TP": 2, "CONTEXT": 8192,
+                                                                      "SGLANG_VERSION": "0.5.16"})
     assert "2 x H200" in text and "8,192 tokens" in text
     assert "at 8,192 tokens per request" in text
     assert images == 2
+    from kimi_cookbook.sglang_memory import pools_table
+
+    row = pools_table([("h200", 2)], sglang_version="0.5.16")[0]  # SGLANG_VERSION's rules for the chosen setup
+    assert f"{row['max_total_num_tokens']}" in text and f"{row['state_slots']}" in text
+
+
+# ---- SGLang's own pools through the planner (kimi_cookbook.sglang_memory; its rules tested there) -----------
+SGLANG_KEYS = ("sglang_max_total_num_tokens", "sglang_state_slots", "sglang_max_running_requests")
+
+
+def test_cli_sglang_pools_json_keys_are_the_prediction():
+    from kimi_cookbook.sglang_memory import predict_for_gpu
+
+    out = json.loads(_cli("--hardware", "mi300x", "--tp", "4", "--sglang-version", "0.5.7", "--json").stdout)
+    page = predict_for_gpu("mi300x", tp=4, sglang_version="0.5.7")  # the page's launch: SGLang's defaults
+    assert {k: out[k] for k in SGLANG_KEYS} == page.json_keys()
+    assert (out["sglang_state_slots"], out["sglang_max_running_requests"]) == (512, 512)
+    assert out["sglang_pools"]["mem_fraction_static"] == 0.865 and out["sglang_version"] == "0.5.7"
+    # no version: the keys are there, empty
+    plain = json.loads(_cli("--hardware", "mi300x", "--tp", "4", "--json").stdout)
+    assert all(plain[k] is None for k in SGLANG_KEYS) and plain["sglang_pools"] is None
+
+
+def test_cli_sglang_launch_flags_reach_the_prediction():
+    from kimi_cookbook.sglang_memory import predict_for_gpu
+
+    flags = {"mem_fraction_static": 0.8, "max_running_requests": 64, "chunked_prefill_size": 4096,
+             "context_length": 65536}
+    argv = ["--hardware", "h200", "--tp", "1", "--context", "8192", "--sglang-version", "0.5.16", "--json"]
+    for k, v in flags.items():
+        argv += [f"--{k.replace('_', '-')}", str(v)]
+    r = _cli(*argv)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    expected = predict_for_gpu("h200", tp=1, sglang_version="0.5.16", **flags)
+    assert {k: out[k] for k in SGLANG_KEYS} == expected.json_keys()
+    pools = out["sglang_pools"]
+    assert (pools["mem_fraction_static"], pools["chunked_prefill_size"], pools["context_length"]) == (0.8, 4096, 65536)
+    # each flag changes the answer: the default launch differs
+    default = predict_for_gpu("h200", tp=1, sglang_version="0.5.16")
+    assert default.json_keys() != expected.json_keys()
+    # --max-running-requests caps the running requests (64 here, lower if the state slots allow fewer)
+    assert out["sglang_max_running_requests"] == min(64, out["sglang_state_slots"] // 5)
+    # --chunked-prefill-size moves SGLang's default fraction (its activation reserve)
+    small = json.loads(_cli("--hardware", "b200", "--tp", "1", "--sglang-version", "0.5.7", "--chunked-prefill-size",
+                            "2048", "--json").stdout)
+    big = json.loads(_cli("--hardware", "b200", "--tp", "1", "--sglang-version", "0.5.7", "--json").stdout)
+    assert small["sglang_pools"]["mem_fraction_static"] > big["sglang_pools"]["mem_fraction_static"]
+    assert small["sglang_max_total_num_tokens"] > big["sglang_max_total_num_tokens"]
+
+
+def test_cli_sglang_pools_table_and_errors():
+    r = _cli("--hardware", "mi300x", "--tp", "4", "--sglang-version", "0.5.7", "--mem-fraction-static", "0.7")
+    assert r.returncode == 0, r.stderr
+    for text in ("SGLang 0.5.7 pools, predicted per GPU", "max_total_num_tokens (MLA cache)",
+                 "state slots (max_mamba_cache_size)", "--mem-fraction-static 0.700 (given)", "Weights per GPU",
+                 "Reserve for activations", "Pool budget"):
+        assert text in r.stdout
+    no_version = _cli("--hardware", "mi300x", "--tp", "4", "--mem-fraction-static", "0.7")
+    assert no_version.returncode == 2 and "--sglang-version" in no_version.stderr
+    assert "Traceback" not in no_version.stderr and len(no_version.stderr.strip().splitlines()) == 1
+    bad = _cli("--hardware", "mi300x", "--tp", "4", "--sglang-version", "0.5.7", "--mem-fraction-static", "1.5")
+    assert bad.returncode == 2 and "between 0 and 1" in bad.stderr and "Traceback" not in bad.stderr
+    unknown = _cli("--hardware", "mi300x", "--sglang-version", "0.4.0")
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr

@@ -11,8 +11,10 @@ import pytest
 from kimi_cookbook import capacity
 from kimi_cookbook.hardware import get_gpu
 from kimi_cookbook.sglang_memory import (
+    DEFAULT_OTHER_BYTES,
     DEFAULT_STARTUP_OVERHEAD_BYTES,
     parse_sglang_log,
+    pools_table,
     predict_for_gpu,
     predict_pools,
 )
@@ -29,24 +31,48 @@ def _tiny_config() -> dict:
 
 # ---- real launches ------------------------------------------------------------------------------------------
 # One row per captured launch: the GPU (torch total bytes, nvidia-smi MiB), the launch flags as predict_pools
-# keywords, and what the log said (parse_sglang_log gives these keys). Add rows as launches are captured.
+# keywords, and where its log is. The logged values are read from the log with parse_sglang_log, not retyped.
 H100 = {"gpu_memory_bytes": 85_017_493_504, "gpu_capacity_mib": 81559}
+VALIDATION = ROOT / "docs" / "validation" / "2026-11-23-sglang-0.5.16-h100"
+POOL_LOGS = ROOT / "tests" / "data" / "sglang_pool_logs_0.5.16.txt"  # four launches' pool lines, one after another
+TINY = {"tp": 1, "context_length": 8192}  # all launched with --attention-backend triton (no effect on CUDA pools)
+
+
+def _launch_logs(path: Path) -> list[dict]:
+    """The logged figures of each launch in ``path``: one launch per "server_args" line, in file order."""
+    chunks, current = [], None
+    for line in path.read_text().splitlines():
+        if "server_args" in line:
+            current = []
+            chunks.append(current)
+        if current is not None:
+            current.append(line)
+    return [parse_sglang_log("\n".join(c)) for c in chunks]
+
+
 LOGGED_LAUNCHES = [
-    pytest.param(
-        "0.5.16", H100,
-        {"tp": 1, "mem_fraction_static": 0.3, "context_length": 8192},
-        {"max_total_num_tokens": 11507327, "max_mamba_cache_size": 14654, "max_running_requests": 2930,
-         "kv_gib": 12.35, "ssm_gib": 10.73, "conv_gib": 0.38, "mamba_radix_cache_strategy": "extra_buffer"},
-        id="0.5.16-h100-tp1-mfs0.3-ctx8192",  # ../shared/offline-gpu/README.md; also fits the startup overhead
-    ),
+    # (id, log file, launch index in it, version, GPU, flags)
+    ("0.5.16-h100-tp1-mfs0.3-ctx8192", VALIDATION / "server.log", 0, "0.5.16", H100,
+     {**TINY, "mem_fraction_static": 0.3}),  # = ../shared/offline-gpu/README.md's launch, re-run to the token
+    ("0.5.16-h100-tp1-default-mfs-ctx8192", POOL_LOGS, 0, "0.5.16", H100, {**TINY}),
+    ("0.5.16-h100-tp1-mfs0.6-ctx8192", POOL_LOGS, 1, "0.5.16", H100, {**TINY, "mem_fraction_static": 0.6}),
+    # cut before its pools were logged: only server_args (the strategy auto resolved to) is there
+    ("0.5.16-h100-tp1-mfs0.3-no-overlap", POOL_LOGS, 2, "0.5.16", H100,
+     {**TINY, "mem_fraction_static": 0.3, "disable_overlap_schedule": True}),
+    ("0.5.16-h100-tp1-mfs0.3-no-radix-mrr256-no-graph", POOL_LOGS, 3, "0.5.16", H100,
+     {**TINY, "mem_fraction_static": 0.3, "disable_radix_cache": True, "max_running_requests": 256,
+      "disable_cuda_graph": True}),
 ]
 TOLERANCE = 0.02
+COUNTS = ("max_total_num_tokens", "max_mamba_cache_size", "max_running_requests")
 
 
-@pytest.mark.parametrize(("version", "gpu", "args", "logged"), LOGGED_LAUNCHES)
-def test_prediction_matches_logged_launch(version, gpu, args, logged):
+@pytest.mark.parametrize(("log", "index", "version", "gpu", "args"), [pytest.param(*row[1:], id=row[0])
+                                                                       for row in LOGGED_LAUNCHES])
+def test_prediction_matches_logged_launch(log, index, version, gpu, args):
+    logged = _launch_logs(log)[index]
     p = predict_pools(_tiny_config(), sglang_version=version, **gpu, **args)
-    for key in ("max_total_num_tokens", "max_mamba_cache_size", "max_running_requests"):
+    for key in COUNTS:
         if key in logged:
             assert getattr(p, key) == pytest.approx(logged[key], rel=TOLERANCE), (key, p.explain())
     # the pool sizes SGLang prints (GiB, two decimals) from the predicted counts
@@ -59,10 +85,46 @@ def test_prediction_matches_logged_launch(version, gpu, args, logged):
     if "conv_gib" in logged:
         conv = p.max_mamba_cache_size * p.conv_bytes_per_slot / GIB
         assert conv == pytest.approx(logged["conv_gib"], abs=0.01 + TOLERANCE * logged["conv_gib"])
-    if "mamba_radix_cache_strategy" in logged:
+    # SGLang leaves the strategy at its given value ('auto') when the radix cache is off; it matters only when on
+    if "mamba_radix_cache_strategy" in logged and p.radix_cache:
         assert p.mamba_strategy == logged["mamba_radix_cache_strategy"]
-    if "mem_fraction_static" in logged and "mem_fraction_static" not in args:
+    if "mem_fraction_static" in logged:
         assert p.mem_fraction_static == pytest.approx(logged["mem_fraction_static"], abs=0.001)
+    if "disable_overlap_schedule" in logged:
+        assert logged["disable_overlap_schedule"] == args.get("disable_overlap_schedule", False)
+    # the free memory SGLang printed around the weight load (GiB, two decimals) fits the assumed overhead:
+    # at "Load weight begin" the other allocations are (mostly) made, at "end" the weights are in too
+    if "avail_gib_after_weights" in logged:
+        after = (p.free_before_weights_bytes - p.weights_bytes_per_gpu - p.other_bytes) / GIB
+        assert after == pytest.approx(logged["avail_gib_after_weights"], abs=0.005)
+        assert p.free_before_weights_bytes / GIB >= logged["avail_gib_before_weights"] - 0.005
+
+
+def test_the_logged_launches_are_all_there():
+    """The fixture holds four launches; three logged their pools, the no-overlap one was cut before (only its
+    server_args: auto resolved to no_buffer, 3 state slots per request -- a prediction no log checks yet)."""
+    logs = _launch_logs(POOL_LOGS)
+    assert len(logs) == 4
+    assert [all(k in x for k in COUNTS) for x in logs] == [True, True, False, True]
+    assert logs[2]["mamba_radix_cache_strategy"] == "no_buffer" and logs[2]["disable_overlap_schedule"] is True
+    assert _launch_logs(VALIDATION / "server.log")[0]["max_running_requests"] == 2930
+
+
+def test_logged_launches_pin_the_fitted_overheads():
+    """The pool budget is linear in the fraction: the 0.3 and 0.835 launches give pre_model_load_memory (slope)
+    and the memory used after it (intercept); the defaults are that fit (to a few kB of the logs' rounding)."""
+    logs = _launch_logs(POOL_LOGS)
+    first = _launch_logs(VALIDATION / "server.log")[0]
+
+    def budget(x: dict) -> int:
+        return x["max_total_num_tokens"] * 1152 + x["max_mamba_cache_size"] * 814_080
+
+    pre_load = (budget(logs[0]) - budget(first)) / (0.835 - 0.3)
+    used_after = pre_load * 0.3 - budget(first)
+    assert H100["gpu_memory_bytes"] - pre_load == pytest.approx(DEFAULT_STARTUP_OVERHEAD_BYTES, abs=5_000)
+    assert used_after - TINY_WEIGHTS == pytest.approx(DEFAULT_OTHER_BYTES, abs=5_000)
+    # the third fraction lies on the same line
+    assert budget(logs[1]) == pytest.approx(pre_load * 0.6 - used_after, abs=2 * 814_080)
 
 
 def test_logged_sizes_are_the_planner_bytes_exactly():
@@ -99,13 +161,13 @@ def test_parse_sglang_log_reads_the_logged_lines():
 
 
 # ---- 0.5.16 rules on the tiny config, by hand ------------------------------------------------------------------
-# budget (GiB) = (total - overhead - weights) / 2**30 - (total - overhead) / 2**30 x (1 - mfs)
+# budget (GiB) = (total - overhead - weights - other) / 2**30 - (total - overhead) / 2**30 x (1 - mfs)
 TINY_WEIGHTS = 43_709_280  # bf16 tensors of tiny-kimi-linear-tensors.tsv incl. the fp32 A_log / dt_bias
 
 
 def _budget_gib(mfs: float, total: int = H100["gpu_memory_bytes"]) -> float:
     free_before = total - DEFAULT_STARTUP_OVERHEAD_BYTES
-    return (free_before - TINY_WEIGHTS) / GIB - free_before / GIB * (1 - mfs)
+    return (free_before - TINY_WEIGHTS - DEFAULT_OTHER_BYTES) / GIB - free_before / GIB * (1 - mfs)
 
 
 def test_tiny_weights_from_config_match_the_checkpoint():
@@ -160,7 +222,7 @@ STATE_PER_SEQ = 20 * (32 * 128 * 128 * 4 + 3 * 3 * 4096 * 2)  # 43,417,600 B at 
 def _pools_057(gpu: str, tp: int, mfs: float, slots: int, weights: int):
     total = get_gpu(gpu).usable_memory_bytes
     free_before = total - DEFAULT_STARTUP_OVERHEAD_BYTES
-    rest = (free_before - weights) / GIB - free_before / GIB * (1 - mfs)
+    rest = (free_before - weights - DEFAULT_OTHER_BYTES) / GIB - free_before / GIB * (1 - mfs)
     return int((rest - slots * (STATE_PER_SEQ // tp) / GIB) * GIB) // MLA_PER_TOKEN
 
 
@@ -232,3 +294,29 @@ def test_json_keys_and_explanation():
     for word in ("Weights per GPU", "Reserve", "Pool budget", "per slot", "per token", "max_running_requests"):
         assert word in text
     assert json.dumps(p.to_dict())
+
+
+def test_pools_table_one_row_per_selector_gpu():
+    from kimi_cookbook.hardware import GPUS
+
+    rows = pools_table()
+    assert [r["hardware"] for r in rows] == [f"{g.default_tp} x {g.label}" for g in GPUS.values()]
+    page = rows[0]  # the page's 4 x MI300X launch: defaults, SGLang 0.5.7
+    p = predict_for_gpu("mi300x", tp=4, sglang_version="0.5.7")
+    assert (page["max_total_num_tokens"], page["state_slots"], page["max_running_requests"]) == (
+        p.max_total_num_tokens, 512, 512)
+    assert page["mem_fraction_static"] == 0.865 and page["note"] == ""
+    refused = pools_table([("h100", 1)], sglang_version="0.5.16")[0]  # 91.5 GiB of weights on one H100
+    assert refused["max_total_num_tokens"] == 0 and "refuse" in refused["note"]
+
+
+def test_versions_table_agrees_with_the_pool_rules():
+    """kimi_cookbook.versions (image tags, per-version facts) and these rules know the same releases and the same
+    default state slots per running request and prefix-cache setting."""
+    from kimi_cookbook import versions
+    from kimi_cookbook.sglang_memory import SGLANG_VERSIONS
+
+    assert set(SGLANG_VERSIONS) == set(versions.VERSIONS)
+    for v, entry in versions.VERSIONS.items():
+        p = predict_for_gpu("h200", tp=1, sglang_version=v)
+        assert (p.state_slots_per_request, p.radix_cache) == (entry.state_slots_per_request, entry.prefix_cache)

@@ -35,6 +35,7 @@ from kimi_cookbook.capacity.sizes import (
     weight_bytes,
 )
 from kimi_cookbook.hardware import GPU, GPUS, get_gpu
+from kimi_cookbook.sglang_memory import predict_for_gpu
 
 __all__ = ["GIB", "Plan", "concurrency_curve", "decoding_speedup", "format_plan", "hardware_table", "plan"]
 
@@ -87,6 +88,12 @@ class Plan:
     max_context: int
     config_source: str
     notes: list[str] = field(default_factory=list)
+    # SGLang's own pools for this launch (kimi_cookbook.sglang_memory), when a version is given
+    sglang_version: str | None = None
+    sglang_max_total_num_tokens: int | None = None
+    sglang_state_slots: int | None = None
+    sglang_max_running_requests: int | None = None
+    sglang_pools: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,9 +146,20 @@ def plan(
     state_slots: int = DEFAULT_STATE_SLOTS,
     reserve_gib: float | None = None,
     config: KimiLinearConfig | str | None = None,
+    sglang_version: str | None = None,
+    mem_fraction_static: float | None = None,
+    max_running_requests: int | None = None,
+    chunked_prefill_size: int | None = None,
+    context_length: int | None = None,
 ) -> Plan:
     """Memory and roofline plan for one hardware choice, tp and context length (``config``: a loaded
-    config, a local ``config.json`` or model folder, or None for the packaged published one)."""
+    config, a local ``config.json`` or model folder, or None for the packaged published one).
+
+    With ``sglang_version`` the plan also carries the pools that SGLang version will allocate for this launch
+    (:func:`kimi_cookbook.sglang_memory.predict_pools`: ``max_total_num_tokens``, state slots,
+    ``max_running_requests``, and how they follow); ``mem_fraction_static``, ``max_running_requests``,
+    ``chunked_prefill_size`` and ``context_length`` are the launch flags of those names (SGLang's defaults when
+    None; ``context_length`` is the server's limit, ``context`` the planned request length)."""
     g = get_gpu(hardware)
     cfg = as_config(config)
     tp = g.default_tp if tp is None else tp
@@ -150,6 +168,12 @@ def plan(
     if isinstance(state_slots, bool) or not isinstance(state_slots, int) or state_slots < 1:
         raise ValueError(f"state_slots must be a positive integer, got {state_slots!r}")
     kv_d, st_d, cv_d, w_d = _dtypes(kv_dtype, state_dtype, conv_dtype, weight_dtype)
+    launch = {"mem_fraction_static": mem_fraction_static, "max_running_requests": max_running_requests,
+              "chunked_prefill_size": chunked_prefill_size, "context_length": context_length}
+    if sglang_version is None and any(v is not None for v in launch.values()):
+        given = ", ".join(k for k, v in launch.items() if v is not None)
+        raise ValueError(f"{given}: SGLang launch flags, used only to predict SGLang's pools; give the SGLang "
+                         "version too (--sglang-version 0.5.7 or 0.5.16)")
 
     kv_tok = mla_kv_bytes_per_token(cfg, kv_d)
     kv_full = full_mla_kv_bytes_per_token(cfg, kv_d)
@@ -168,6 +192,10 @@ def plan(
     n_default = _sglang_default_requests(budget, context, kv_tok, state_gpu, state_slots)
     step = decode_step(g, tp, batch, context, config=cfg, kv_dtype=kv_d, state_dtype=st_d,
                        conv_dtype=cv_d, weight_dtype=w_d)
+    pools = None
+    if sglang_version is not None:
+        pools = predict_for_gpu(g, cfg, tp=tp, sglang_version=sglang_version, kv_dtype=kv_d, state_dtype=st_d,
+                                conv_dtype=cv_d, weight_dtype=w_d, **launch)
     notes = [
         (f"reserve: {'SGLang 0.5.7 default (activations, CUDA graphs)' if reserve_gib is None else 'given'}"
          f" {reserve / GIB:.1f} GiB per GPU"),
@@ -206,6 +234,11 @@ def plan(
         max_context=cfg.max_context,
         config_source=cfg.source,
         notes=notes,
+        sglang_version=pools.sglang_version if pools else None,
+        sglang_max_total_num_tokens=pools.max_total_num_tokens if pools else None,
+        sglang_state_slots=pools.max_mamba_cache_size if pools else None,
+        sglang_max_running_requests=pools.max_running_requests if pools else None,
+        sglang_pools=pools.to_dict() if pools else None,
     )
 
 
@@ -295,6 +328,13 @@ def format_plan(p: Plan) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}".rstrip() for k, v in rows]
+    if p.sglang_pools is not None:
+        lines += ["", f"SGLang {p.sglang_version} pools, predicted per GPU (what its log will say)"]
+        sg = [("  max_total_num_tokens (MLA cache)", f"{p.sglang_max_total_num_tokens:,}"),
+              ("  state slots (max_mamba_cache_size)", f"{p.sglang_state_slots:,}"),
+              ("  max_running_requests", f"{p.sglang_max_running_requests:,}")]
+        lines += [f"{k:<{width}}  {v}" for k, v in sg]
+        lines += [f"  {line}" for line in p.sglang_pools["lines"]]
     lines.append("")
     lines += [f"note: {n}" for n in p.notes]
     lines.append(f"config: {p.config_source}")

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from kimi_cookbook import capacity
+from kimi_cookbook.sglang_memory import SGLANG_VERSIONS
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -13,6 +14,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         args.hardware, args.tp, args.context, batch=args.batch, kv_dtype=args.kv_dtype,
         state_dtype=args.state_dtype, conv_dtype=args.conv_dtype, weight_dtype=args.weight_dtype,
         state_slots=args.state_slots, reserve_gib=args.reserve_gib, config=args.config,
+        sglang_version=args.sglang_version, mem_fraction_static=args.mem_fraction_static,
+        max_running_requests=args.max_running_requests, chunked_prefill_size=args.chunked_prefill_size,
+        context_length=args.context_length,
     )
     print(json.dumps(p.to_dict(), indent=2) if args.json else capacity.format_plan(p))
     return 0
@@ -41,5 +45,17 @@ def register(sub) -> None:
     sp.add_argument("--reserve-gib", type=float, default=None,
                     help="per-GPU memory kept out of weights+cache (default: SGLang 0.5.7's heuristic)")
     sp.add_argument("--config", default=None, help="a local config.json (or model folder) of the same family")
+    sg = sp.add_argument_group(
+        "SGLang's own pools", "predict what SGLang will allocate at launch (max_total_num_tokens, state slots, "
+        "max_running_requests) from its memory logic; the flags below are SGLang's launch flags (its defaults "
+        "when left out) and need --sglang-version")
+    sg.add_argument("--sglang-version", choices=SGLANG_VERSIONS, default=None,
+                    help="SGLang release whose rules to apply (the selector's images are 0.5.7)")
+    sg.add_argument("--mem-fraction-static", type=float, default=None,
+                    help="SGLang's --mem-fraction-static (default: SGLang's own for the GPU)")
+    sg.add_argument("--max-running-requests", type=int, default=None, help="SGLang's --max-running-requests")
+    sg.add_argument("--chunked-prefill-size", type=int, default=None, help="SGLang's --chunked-prefill-size")
+    sg.add_argument("--context-length", type=int, default=None,
+                    help="SGLang's --context-length (default: the model's limit; --context is the request length)")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp.set_defaults(func=_cmd_plan)
