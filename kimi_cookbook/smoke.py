@@ -64,6 +64,7 @@ class SmokeReport:
     bench_rows: list[dict] = field(default_factory=list)
     gsm8k: dict = field(default_factory=dict)
     gsm8k_text: str = ""
+    log_tail: str = ""  # the server log's last lines when it died or never got ready
     interrupted: bool = False
 
     @property
@@ -320,6 +321,7 @@ def run_smoke(
         raise
     except ServerStartError as exc:
         first = str(exc).splitlines()[0]
+        report.log_tail = exc.log_tail
         step(current, t, "failed", first)
         raise SmokeError(f"SGLang did not get ready: {first}; log: {out / 'server.log'}") from exc
     except KeyboardInterrupt:
@@ -346,6 +348,8 @@ def format_summary(r: SmokeReport) -> str:
         lines += ["", "```bash", r.command, "```"]
     lines += ["", "| step | status | seconds | detail |", "|---|---|---|---|"]
     lines += [f"| {s.name} | {s.status} | {s.seconds:.1f} | {s.detail.replace('|', '/')} |" for s in r.steps]
+    if r.log_tail:
+        lines += ["", "## Server log tail", "", "```", r.log_tail, "```"]
     if r.allocation:
         lines += ["", "## What SGLang allocated", "", "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in r.allocation.items()]
