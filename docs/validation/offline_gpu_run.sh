@@ -24,6 +24,15 @@ if [ "$what" = smoke ]; then
   nvidia-smi --query-gpu=memory.used --format=csv
   exit 0
 fi
+if [ "$what" = nooverlap ]; then  # one more pool launch (issue 15): extra_buffer without the overlap scheduler
+  model=$(py tiny-model --arch kimi_linear 2>/dev/null | tail -1)
+  python3 -m sglang.launch_server --model-path "$model" --tp 1 --trust-remote-code --context-length 8192 \
+    --attention-backend triton --host 127.0.0.1 --port 30004 --mem-fraction-static 0.3 --disable-overlap-schedule \
+    --disable-cuda-graph > "$out/nooverlap.log" 2>&1 &
+  pid=$!
+  wait_log "$out/nooverlap.log" "max_running_requests=" 240 && echo "nooverlap pools logged"
+  kill $pid; sleep 3; pkill -9 -f sglang; exit 0
+fi
 # pools: launches that test the planner's prediction of SGLang's pools (issue 15), plus run_eval GSM8K,
 # bench_serving's JSON record and /metrics captured against the first one.
 model=$(py tiny-model --arch kimi_linear 2>/dev/null | tail -1)
