@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -27,7 +28,7 @@ WEATHER_TOOL = {
         "parameters": {
             "type": "object",
             "properties": {
-                "city": {"type": "string", "description": "City name, e.g. Paris"},
+                "city": {"type": "string", "description": "City name, e.g. Paris", "maxLength": 40},
                 "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
             },
             "required": ["city"],
@@ -36,11 +37,34 @@ WEATHER_TOOL = {
 }
 
 
+# A second function, so a loop has a reason for another turn (weather in celsius -> fahrenheit).
+CONVERT_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "celsius_to_fahrenheit",
+        "description": "Convert a temperature from degrees Celsius to degrees Fahrenheit.",
+        "parameters": {
+            "type": "object",
+            "properties": {"celsius": {"type": "number", "description": "temperature in degrees Celsius"}},
+            "required": ["celsius"],
+        },
+    },
+}
+
+
 def get_weather(city: str, unit: str = "celsius") -> dict:
-    """A local stand-in for a weather API, so the tool round trip has a real function to call."""
+    """A local stand-in for a weather API, so the tool calls have a real function to run."""
     temps = {"paris": 18, "beijing": 24, "san francisco": 16}
     c = temps.get(city.strip().lower(), 20)
     return {"city": city, "temperature": c if unit == "celsius" else round(c * 9 / 5 + 32), "unit": unit}
+
+
+def celsius_to_fahrenheit(celsius: float) -> dict:
+    return {"celsius": celsius, "fahrenheit": round(celsius * 9 / 5 + 32, 1)}
+
+
+TOOLS = [WEATHER_TOOL, CONVERT_TOOL]
+FUNCTIONS = {"get_weather": get_weather, "celsius_to_fahrenheit": celsius_to_fahrenheit}
 
 
 class StreamInterrupted(RuntimeError):
@@ -104,9 +128,10 @@ class StreamResult:
     text: str
     chunks: int
     completion_tokens: int | None  # from the server's usage report when it sends one
-    ttft_s: float | None  # time to the first content token
+    ttft_s: float | None  # time to the first content token (or tool-call piece)
     total_s: float
     finish_reason: str | None
+    tool_calls: list = field(default_factory=list)  # ToolCall objects assembled from the streamed deltas
 
     @property
     def tokens(self) -> int:
@@ -127,9 +152,15 @@ class StreamResult:
 
 
 def stream_chat(client: openai.OpenAI, model: str, messages: list[dict],
-                on_text: Callable[[str], None] | None = None, **kwargs) -> StreamResult:
-    """Stream a chat completion, calling ``on_text`` with each piece; measure TTFT and tokens/s."""
+                on_text: Callable[[str], None] | None = None,
+                on_tool_call_delta: Callable[[int, str, str], None] | None = None, **kwargs) -> StreamResult:
+    """Stream a chat completion, calling ``on_text`` with each piece; measure TTFT and tokens/s.
+
+    Tool-call deltas (with ``tools=...``) are assembled into ``StreamResult.tool_calls``; ``on_tool_call_delta``
+    gets ``(index, name, arguments piece)`` for each.
+    """
     start = time.perf_counter()
+    assembler = ToolCallAssembler()
     ttft = None
     parts: list[str] = []
     chunks = 0
@@ -147,6 +178,13 @@ def stream_chat(client: openai.OpenAI, model: str, messages: list[dict],
                 continue
             choice = chunk.choices[0]
             finish = choice.finish_reason or finish
+            tool_deltas = getattr(choice.delta, "tool_calls", None) if choice.delta else None
+            if tool_deltas:
+                if ttft is None:
+                    ttft = time.perf_counter() - start
+                for index, name, args_piece in assembler.add(tool_deltas):
+                    if on_tool_call_delta:
+                        on_tool_call_delta(index, name, args_piece)
             piece = choice.delta.content if choice.delta else None
             if piece:
                 if ttft is None:
@@ -164,9 +202,10 @@ def stream_chat(client: openai.OpenAI, model: str, messages: list[dict],
             f"the connection to the server broke after {chunks} chunks ({type(exc).__name__}: {exc})",
             "".join(parts),
         ) from exc
-    if finish is None and chunks:
+    if finish is None and (chunks or assembler.calls()):
         raise StreamInterrupted(f"the stream ended after {chunks} chunks without a finish reason", "".join(parts))
-    return StreamResult("".join(parts), chunks, usage_tokens, ttft, time.perf_counter() - start, finish)
+    return StreamResult("".join(parts), chunks, usage_tokens, ttft, time.perf_counter() - start, finish,
+                        assembler.calls())
 
 
 class Conversation:
@@ -191,56 +230,351 @@ class Conversation:
         return sum(m["role"] == "user" for m in self.messages)
 
 
-@dataclass
-class ToolRoundTrip:
-    first: ChatResult  # the model's answer to the question, with its tool calls (if any)
-    calls: list[dict]  # [{"id", "name", "arguments", "result"}]
-    final: ChatResult | None  # the model's answer after the tool results were sent back
-    model_called_tool: bool
-    messages: list[dict]
+# --- which server answers --------------------------------------------------------------------------
+SGLANG, LLAMA_CPP, OPENAI = "sglang", "llama.cpp", "openai"
+FLAVORS = (SGLANG, LLAMA_CPP, OPENAI)
+_FLAVOR_CACHE: dict[str, str] = {}
 
 
-def tool_round_trip(client: openai.OpenAI, model: str, question: str, tools: list[dict] | None = None,
-                    functions: dict[str, Callable] | None = None, fallback_call: dict | None = None,
-                    **kwargs) -> ToolRoundTrip:
-    """Ask with ``tools``; run each tool call locally; send the results back; get the final answer.
+def _root_url(client_or_url) -> str:
+    from kimi_cookbook.server import normalize_base_url
 
-    Kimi-Linear on SGLang (``--tool-call-parser kimi_k2``) returns OpenAI ``tool_calls`` with ids like
-    ``functions.get_weather:0``. When the model makes no call (the embedded tiny model never does),
-    ``fallback_call`` (``{"name":..., "arguments": {...}}``) is used as if the model had made it, so the
-    second half of the request/response path still runs; ``model_called_tool`` says which happened.
+    if isinstance(client_or_url, str):
+        return normalize_base_url(client_or_url)
+    if isinstance(client_or_url, openai.OpenAI):
+        return normalize_base_url(str(client_or_url.base_url))
+    return normalize_base_url(client_or_url.base_url)  # a kimi_cookbook.server.Server
+
+
+def server_flavor(client_or_url, *, timeout: float = 5.0) -> str:
+    """Which dialect of structured output the server speaks: ``"sglang"``, ``"llama.cpp"`` or ``"openai"``.
+
+    SGLang answers its own ``/model_info`` (``/get_model_info`` in 0.5.7; the same check as
+    :func:`kimi_cookbook.bench.default_client_backend`); llama-cpp-python's server titles its OpenAPI page
+    "llama.cpp Python API"; anything else is taken as plain OpenAI. Cached per base URL.
     """
-    tools = tools or [WEATHER_TOOL]
-    functions = functions or {"get_weather": get_weather}
-    messages: list[dict] = [{"role": "user", "content": question}]
-    first = chat(client, model, messages, tools=tools, **kwargs)
-    raw_calls = [
-        {"id": c.id, "name": c.function.name, "arguments": c.function.arguments} for c in first.tool_calls
-    ]
-    called = bool(raw_calls)
-    if not called:
-        if fallback_call is None:
-            return ToolRoundTrip(first, [], None, False, messages)
-        name = fallback_call["name"]
-        raw_calls = [{"id": f"functions.{name}:0", "name": name, "arguments": json.dumps(fallback_call["arguments"])}]
-    messages.append({
-        "role": "assistant",
-        "content": first.text or None,
-        "tool_calls": [
-            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
-            for c in raw_calls
-        ],
-    })
-    calls = []
-    for c in raw_calls:
-        if c["name"] not in functions:
-            raise ValueError(f"the model called an unknown tool {c['name']!r}; known: {sorted(functions)}")
+    root = _root_url(client_or_url)
+    if root in _FLAVOR_CACHE:
+        return _FLAVOR_CACHE[root]
+    headers = {}
+    if isinstance(client_or_url, openai.OpenAI) and client_or_url.api_key:
+        headers["Authorization"] = f"Bearer {client_or_url.api_key}"  # SGLang started with --api-key
+    flavor = OPENAI
+    with httpx.Client(timeout=timeout, headers=headers) as http:
+        for path in ("/model_info", "/get_model_info"):
+            try:
+                if http.get(root + path).status_code == 200:
+                    flavor = SGLANG
+                    break
+            except httpx.HTTPError:
+                pass
+        if flavor == OPENAI:
+            try:
+                resp = http.get(root + "/openapi.json")
+                if resp.status_code == 200 and "llama.cpp" in str(resp.json().get("info", {}).get("title", "")):
+                    flavor = LLAMA_CPP
+            except (httpx.HTTPError, ValueError):
+                pass
+    _FLAVOR_CACHE[root] = flavor
+    return flavor
+
+
+def _check_flavor(flavor: str | None, client) -> str:
+    if flavor is None:
+        return server_flavor(client)
+    if flavor not in FLAVORS:
+        raise ValueError(f"flavor must be one of {FLAVORS}, got {flavor!r}")
+    return flavor
+
+
+# --- structured output -----------------------------------------------------------------------------
+class StructuredOutputError(ValueError):
+    """The reply is not JSON or breaks the schema. ``text`` is the raw reply, ``path`` where it broke (JSON path)."""
+
+    def __init__(self, message: str, text: str, path: str | None = None):
+        super().__init__(message)
+        self.text, self.path = text, path
+
+
+def _validator(schema: dict):
+    import jsonschema
+
+    if not isinstance(schema, dict):
+        raise ValueError(f"schema must be a JSON Schema object (a dict), got {type(schema).__name__}")
+    cls = jsonschema.validators.validator_for(schema)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ValueError(f"the schema itself is not valid JSON Schema: {exc.message}") from None
+    return cls(schema)
+
+
+def validate_reply(text: str, schema: dict, *, finish_reason: str | None = None):
+    """``json.loads(text)`` checked against ``schema`` (jsonschema); :class:`StructuredOutputError` otherwise.
+
+    The error names one violation (jsonschema's ``best_match``, the most relevant) with its JSON path,
+    and says how many there were.
+    """
+    import jsonschema
+
+    validator = _validator(schema)
+    cut = " (finish_reason=length: the reply was cut off; raise max_tokens)" if finish_reason == "length" else ""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise StructuredOutputError(f"the reply is not JSON ({exc.msg} at character {exc.pos}){cut}: {shown!r}",
+                                    text) from None
+    errors = list(validator.iter_errors(value))
+    if errors:
+        first = jsonschema.exceptions.best_match(errors)
+        more = f" (and {len(errors) - 1} more violation{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
+        raise StructuredOutputError(
+            f"the reply breaks the schema at {first.json_path}: {first.message}{more}{cut}", text, first.json_path
+        )
+    return value
+
+
+def response_format_for(schema: dict, flavor: str, name: str = "reply") -> dict:
+    """The ``response_format`` that constrains a reply to ``schema`` on each kind of server.
+
+    SGLang and OpenAI: ``{"type": "json_schema", "json_schema": {"name", "schema"}}`` (SGLang hands the schema
+    to its grammar backend); llama-cpp-python: ``{"type": "json_object", "schema": ...}`` (it builds a GBNF
+    grammar from the schema).
+    """
+    if flavor == LLAMA_CPP:
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+
+
+def chat_json(client: openai.OpenAI, model: str, messages: list[dict], schema: dict, *, flavor: str | None = None,
+              name: str = "reply", **kwargs) -> dict:
+    """A chat completion constrained to ``schema`` by the server, then validated here; returns the parsed reply.
+
+    The server's grammar shapes the reply, but grammars do not enforce every keyword (llama-cpp-python 0.3.36
+    ignores integer ``minimum``/``maximum``), so the reply is always checked with jsonschema:
+    :class:`StructuredOutputError` names the first violation. ``flavor`` overrides :func:`server_flavor`.
+    """
+    _validator(schema)  # a bad schema is the caller's error: say so before any request
+    fmt = response_format_for(schema, _check_flavor(flavor, client), name)
+    result = chat(client, model, messages, response_format=fmt, **kwargs)
+    return validate_reply(result.text, schema, finish_reason=result.finish_reason)
+
+
+def _regex_literal(text: str) -> str:
+    return "".join("\\" + c if c in ".^$*+?()[]{}|\\" else c for c in text)
+
+
+def chat_choice(client: openai.OpenAI, model: str, messages: list[dict], choices: list[str], *,
+                flavor: str | None = None, **kwargs) -> str:
+    """A reply constrained to exactly one of ``choices``: SGLang's ``regex`` request field, or llama-cpp-python's
+    ``grammar`` (GBNF). A plain OpenAI server has neither: ``NotImplementedError`` saying so."""
+    choices = list(choices)
+    if not choices or not all(isinstance(c, str) and c for c in choices):
+        raise ValueError(f"choices must be non-empty strings, got {choices!r}")
+    flavor = _check_flavor(flavor, client)
+    extra = dict(kwargs.pop("extra_body", None) or {})
+    if flavor == SGLANG:
+        extra["regex"] = "(" + "|".join(_regex_literal(c) for c in choices) + ")"
+    elif flavor == LLAMA_CPP:
+        extra["grammar"] = "root ::= " + " | ".join(json.dumps(c) for c in choices)
+    else:
+        raise NotImplementedError("this server takes neither SGLang's `regex` nor llama.cpp's `grammar` field; "
+                                  "use chat_json with an enum schema instead")
+    text = chat(client, model, messages, extra_body=extra, **kwargs).text
+    if text not in choices:
+        raise StructuredOutputError(f"the reply {text!r} is not one of {choices}", text)
+    return text
+
+
+# --- tool calls ------------------------------------------------------------------------------------
+_KIMI_ID = re.compile(r"functions\.(?P<name>[\w.-]+):(?P<index>\d+)")
+
+
+@dataclass
+class ToolCall:
+    """One call as the server returned it (``arguments`` is the JSON text it sent)."""
+
+    id: str
+    name: str
+    arguments: str
+    index: int = 0
+
+    def parsed_arguments(self) -> dict:
         try:
-            args = json.loads(c["arguments"] or "{}")
+            value = json.loads(self.arguments or "{}")
         except json.JSONDecodeError as exc:
-            raise ValueError(f"tool call {c['id']} has arguments that are not JSON: {c['arguments']!r}") from exc
-        result = functions[c["name"]](**args)
-        calls.append({**c, "result": result})
-        messages.append({"role": "tool", "tool_call_id": c["id"], "content": json.dumps(result)})
-    final = chat(client, model, messages, tools=tools, **kwargs)
-    return ToolRoundTrip(first, calls, final, called, messages)
+            raise ValueError(f"tool call {self.id} has arguments that are not JSON ({exc.msg}): "
+                             f"{self.arguments!r}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"tool call {self.id} has arguments that are not a JSON object: {self.arguments!r}")
+        return value
+
+    def as_message_part(self) -> dict:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+    @property
+    def kimi_index(self) -> int | None:
+        """``IDX`` of a Kimi-style id ``functions.NAME:IDX`` (SGLang's ``kimi_k2`` parser; counted across the
+        conversation), else ``None``."""
+        m = _KIMI_ID.fullmatch(self.id or "")
+        return int(m["index"]) if m else None
+
+
+def named_tool(name: str) -> dict:
+    """``tool_choice`` that forces a call of the function ``name``."""
+    return {"type": "function", "function": {"name": name}}
+
+
+class ToolCallAssembler:
+    """Builds whole :class:`ToolCall` objects from streamed ``delta.tool_calls`` pieces.
+
+    Keyed by the delta's ``index``. The id and name are taken from the first delta that carries them
+    (SGLang sends them once; llama-cpp-python repeats both in every delta); ``arguments`` pieces are
+    concatenated in order.
+    """
+
+    def __init__(self) -> None:
+        self._calls: dict[int, ToolCall] = {}
+
+    def add(self, deltas) -> list[tuple[int, str, str]]:
+        """Feed one chunk's ``delta.tool_calls``; returns ``(index, name, arguments piece)`` for each."""
+        seen = []
+        for d in deltas or []:
+            index = d.index if getattr(d, "index", None) is not None else max(self._calls, default=0)
+            call = self._calls.setdefault(index, ToolCall(id="", name="", arguments="", index=index))
+            fn = getattr(d, "function", None)
+            if getattr(d, "id", None) and not call.id:
+                call.id = d.id
+            if fn is not None and fn.name and not call.name:
+                call.name = fn.name
+            piece = (fn.arguments or "") if fn is not None else ""
+            call.arguments += piece
+            seen.append((index, call.name, piece))
+        return seen
+
+    def calls(self) -> list[ToolCall]:
+        return [self._calls[i] for i in sorted(self._calls)]
+
+
+@dataclass
+class ToolStep:
+    """One model turn of :func:`agent_loop`: what it said, the calls it made, what the tools returned."""
+
+    turn: int
+    tool_choice: object
+    text: str
+    calls: list[ToolCall]
+    results: list  # one per call, in order: the function's return value, or {"error": "..."}
+    finish_reason: str | None
+    seconds: float
+
+
+@dataclass
+class AgentRun:
+    steps: list[ToolStep]
+    messages: list[dict]  # the whole history, ready to continue
+    answer: str | None  # the text of the last turn when it made no call
+    stopped: str  # "answered" (a turn without calls) or "max_turns"
+
+    @property
+    def calls(self) -> list[ToolCall]:
+        return [c for s in self.steps for c in s.calls]
+
+
+def _tool_schemas(tools: list[dict]) -> dict[str, dict]:
+    return {t["function"]["name"]: t["function"].get("parameters") or {} for t in tools}
+
+
+def run_tool_call(call: ToolCall, functions: dict[str, Callable], schemas: dict[str, dict]):
+    """Run one call locally: arguments parsed and checked against the tool's parameter schema first.
+
+    Whatever goes wrong (unknown tool, arguments that are not JSON or break the schema, the function
+    raising) becomes ``{"error": "..."}``, which goes back to the model as the tool's result.
+    """
+    if call.name not in functions:
+        return {"error": f"unknown tool {call.name!r}; known: {sorted(functions)}"}
+    try:
+        args = call.parsed_arguments()
+        if call.name in schemas:
+            validate_reply(call.arguments or "{}", schemas[call.name])
+        return functions[call.name](**args)
+    except Exception as exc:  # noqa: BLE001 - reported to the model, not raised
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _tool_choice_for(tool_choice, turn: int):
+    if isinstance(tool_choice, (list, tuple)):
+        return tool_choice[turn] if turn < len(tool_choice) else "auto"
+    return tool_choice
+
+
+def _describe_choice(choice) -> str:
+    return choice["function"]["name"] if isinstance(choice, dict) else str(choice)
+
+
+def agent_loop(client: openai.OpenAI, model: str, messages: list[dict] | str, tools: list[dict],
+               functions: dict[str, Callable], *, max_turns: int = 4, tool_choice="auto", stream: bool = True,
+               parallel: bool = True, echo: bool = False, **kwargs) -> AgentRun:
+    """Model -> tool calls -> tool results -> model, until a turn makes no call or ``max_turns`` turns ran.
+
+    ``messages`` is the history (or one user question). Each turn is one chat request with ``tools``;
+    ``tool_choice`` is ``"auto"``, ``"required"``, ``"none"``, :func:`named_tool`, or a list giving one per
+    turn (turns past its end use ``"auto"``). With ``stream`` the reply is streamed and the tool-call deltas are
+    assembled into calls (:class:`ToolCallAssembler`). All calls of a turn (a model may make several at once)
+    go back in one assistant message with their ids as the server gave them (``functions.NAME:IDX`` from
+    SGLang's ``kimi_k2`` parser), then run -- concurrently with ``parallel`` -- and their results go back as
+    ``tool`` messages in call order. ``echo`` prints the exchange as it happens. Other keyword arguments go to
+    each request (``max_tokens``, ``temperature``, ...).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    max_turns = int(max_turns)
+    if max_turns < 1:
+        raise ValueError(f"max_turns must be at least 1, got {max_turns}")
+    history = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
+    schemas = _tool_schemas(tools)
+    say = print if echo else (lambda *a, **k: None)
+    steps: list[ToolStep] = []
+    for turn in range(max_turns):
+        choice = _tool_choice_for(tool_choice, turn)
+        say(f"--- turn {turn + 1} (tool_choice={_describe_choice(choice)})")
+        started = time.perf_counter()
+        if stream:
+            shown: set[int] = set()
+
+            def on_delta(index, name, piece, shown=shown):
+                if index not in shown:
+                    shown.add(index)
+                    say(f"\n[call {index}] {name}(", end="", flush=True)
+                say(piece, end="", flush=True)
+
+            r = stream_chat(client, model, history, tools=tools, tool_choice=choice,
+                            on_text=lambda piece: say(piece, end="", flush=True), on_tool_call_delta=on_delta,
+                            **kwargs)
+            say("")
+            text, calls, finish = r.text, r.tool_calls, r.finish_reason
+        else:
+            r = chat(client, model, history, tools=tools, tool_choice=choice, **kwargs)
+            calls = [ToolCall(c.id, c.function.name, c.function.arguments or "", i) for i, c in enumerate(r.tool_calls)]
+            text, finish = r.text, r.finish_reason
+            say(text)
+        seconds = time.perf_counter() - started
+        if not calls:
+            history.append({"role": "assistant", "content": text})
+            steps.append(ToolStep(turn + 1, choice, text, [], [], finish, seconds))
+            if choice == "required" or isinstance(choice, dict):
+                say(f"(the server made no call although tool_choice={_describe_choice(choice)})")
+            return AgentRun(steps, history, text, "answered")
+        history.append({"role": "assistant", "content": text or None,
+                        "tool_calls": [c.as_message_part() for c in calls]})
+        if parallel and len(calls) > 1:
+            with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+                results = list(pool.map(lambda c: run_tool_call(c, functions, schemas), calls))
+        else:
+            results = [run_tool_call(c, functions, schemas) for c in calls]
+        for call, result in zip(calls, results):
+            say(f"[{call.id}] {call.name} -> {json.dumps(result)}")
+            history.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)})
+        steps.append(ToolStep(turn + 1, choice, text, calls, results, finish, seconds))
+    return AgentRun(steps, history, None, "max_turns")

@@ -6,6 +6,7 @@ is least privilege; ``RISKY_FLAGS`` explains every flag the page uses that the d
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -145,6 +146,134 @@ def server_in_container_note(host_network: bool = False) -> str:
         return "With --network=host the server's default --host 127.0.0.1 is reachable from the host only."
     return ("With the port published on 127.0.0.1, launch the server inside the container with "
             "--host 0.0.0.0 (it then listens inside the container's own network only).")
+
+
+# --- Docker Compose ----------------------------------------------------------------------------------
+# The Compose Specification's JSON schema, packaged for the tests and for validate_compose():
+# kimi_cookbook/data/compose-spec.json, a copy of schema/compose-spec.json from
+# https://github.com/compose-spec/compose-spec (last changed in commit a08f8d51631b7127ddac3d2c65537db429d0f1d0,
+# 2025-10-28; Apache-2.0). See kimi_cookbook/data/SOURCES.md.
+COMPOSE_SCHEMA = "compose-spec.json"
+COMPOSE_SERVICE = "sglang"
+HEALTH_START_PERIOD = "30m"  # first start downloads ~100 GB of weights and compiles kernels (server.SGLANG_TIMEOUT_S)
+
+
+def _compose_escape(text: str) -> str:
+    """Compose interpolates ``$VAR`` in every value: a literal ``$`` is written ``$$``."""
+    return text.replace("$", "$$")
+
+
+def _compose_path(path: str) -> str:
+    """A host path for Compose: ``$`` escaped, a leading ``~`` as ``${HOME}`` (which Compose expands)."""
+    escaped = _compose_escape(path)
+    if escaped == "~" or escaped.startswith("~/"):
+        return "${HOME}" + escaped[1:]
+    return escaped
+
+
+def compose_spec(
+    hardware: str = "mi300x",
+    *,
+    image: str | None = None,
+    port: int = 30000,
+    model_cache: str = "~/.cache/huggingface",
+    shm_size: str = "32g",
+    pass_hf_token: bool = True,
+    preinstall: bool = True,
+    project: str = "kimi-linear",
+    **knobs,
+) -> dict:
+    """A Compose file (as a dict) that runs the selector's launch command for ``hardware`` in its image.
+
+    Least privilege, as :func:`docker_run`'s default: the GPUs through their device files and the ``video``
+    group (AMD) or a device reservation for as many GPUs as ``--tp`` (NVIDIA), ``shm_size`` instead of the
+    host's IPC, the port published on 127.0.0.1 only (the server listens on 0.0.0.0 inside the container's
+    own network), only the model cache mounted, ``no-new-privileges``. ``HF_TOKEN`` is passed by name
+    (Compose takes its value from the shell that runs ``docker compose up``). ``knobs`` go to
+    :func:`kimi_cookbook.selector.build_launch_spec` (``tp``, ``tool_call_parser``, ``enable_metrics``, ...);
+    ``host`` and ``port`` are set here. With ``preinstall`` the page's ``pip install sentencepiece tiktoken``
+    runs before the server (``bash -c '... && exec python3 -m sglang.launch_server ...'``).
+    The healthcheck polls SGLang's ``/health`` (200 only after its warm-up generation) with the image's python3.
+    """
+    from kimi_cookbook.selector import build_launch_spec
+
+    gpu = get_gpu(hardware)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"port must be a whole number between 1 and 65535, got {port!r}")
+    if not re.fullmatch(r"\d+[bkmg]?", str(shm_size)):
+        raise ValueError(f"shm_size {shm_size!r} is not a docker size such as '32g'")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", project or ""):
+        raise ValueError(f"project name {project!r} is not valid: use lower-case letters, digits, '_', '-'")
+    bad = {"host", "port"} & set(knobs)
+    if bad:
+        raise ValueError(f"{sorted(bad)} are set by the Compose file itself (port=..., host 0.0.0.0 inside)")
+    spec = build_launch_spec(gpu.id, host="0.0.0.0", port=port, **knobs)
+    argv = spec.argv("python3")
+    command = ["bash", "-c", f"{PREINSTALL} && exec {shlex.join(argv)}"] if preinstall else argv
+    environment = [f"{k}={v}" for k, v in spec.env.items()]
+    if pass_hf_token:
+        environment.append("HF_TOKEN")  # name only: the value comes from the environment of `docker compose`
+    probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=10)"
+    service: dict = {"image": image or image_for(gpu.id), "command": [_compose_escape(w) for w in command]}
+    if environment:
+        service["environment"] = [_compose_escape(e) for e in environment]
+    if gpu.is_rocm:
+        service["devices"] = ["/dev/kfd", "/dev/dri"]
+        service["group_add"] = ["video"]
+    else:
+        tp = int(spec.option("--tp") or 1)
+        service["deploy"] = {
+            "resources": {"reservations": {"devices": [{"driver": "nvidia", "count": tp, "capabilities": ["gpu"]}]}}
+        }
+    service.update({
+        "ports": [f"127.0.0.1:{port}:{port}"],
+        "volumes": [f"{_compose_path(model_cache)}:{CONTAINER_CACHE}"],
+        "shm_size": shm_size,
+        "security_opt": ["no-new-privileges:true"],
+        "healthcheck": {
+            "test": ["CMD", "python3", "-c", probe],
+            "interval": "30s",
+            "timeout": "15s",
+            "retries": 3,
+            "start_period": HEALTH_START_PERIOD,
+        },
+        "restart": "unless-stopped",
+    })
+    return {"name": project, "services": {COMPOSE_SERVICE: service}}
+
+
+def compose_yaml(hardware: str = "mi300x", **kw) -> str:
+    """:func:`compose_spec` as ``compose.yaml`` text, with a header saying how to use it."""
+    import yaml
+
+    spec = compose_spec(hardware, **kw)
+    gpu = get_gpu(hardware)
+    port = spec["services"][COMPOSE_SERVICE]["ports"][0].rsplit(":", 1)[1]
+    header = (
+        f"# Kimi-Linear on SGLang, {gpu.label}: generated by `kimi-cookbook docker --compose --hardware {gpu.id}`.\n"
+        "# Start: docker compose up -d    Logs: docker compose logs -f    Stop: docker compose down\n"
+        f"# Ready when `docker compose ps` says healthy; the API is at http://127.0.0.1:{port}/v1 (this host only).\n"
+    )
+    return header + yaml.safe_dump(spec, sort_keys=False, default_flow_style=False, width=100)
+
+
+def load_compose_schema() -> dict:
+    from importlib.resources import files
+
+    return json.loads(files("kimi_cookbook").joinpath("data", COMPOSE_SCHEMA).read_text(encoding="utf-8"))
+
+
+def validate_compose(document: dict | str) -> None:
+    """Raise ``ValueError`` naming the first problem if ``document`` (dict or YAML text) breaks the Compose schema."""
+    import jsonschema
+    import yaml
+
+    data = yaml.safe_load(document) if isinstance(document, str) else document
+    validator = jsonschema.Draft7Validator(load_compose_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ValueError(f"not a valid Compose file at {where}: {error.message}")
 
 
 # --- host check --------------------------------------------------------------------------------------

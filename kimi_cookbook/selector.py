@@ -235,6 +235,7 @@ def build_launch_spec(
     port: int | None = None,
     context_length: int | None = None,
     mem_fraction_static: float | None = None,
+    enable_metrics: bool = False,
     extra_args: tuple[str, ...] | list[str] = (),
     sglang_version: str | None = None,
 ) -> LaunchSpec:
@@ -283,6 +284,10 @@ def build_launch_spec(
         if not 0.0 < frac < 1.0:
             raise ValueError(f"mem_fraction_static must be between 0 and 1 (exclusive), got {frac}")
         options.append(("--mem-fraction-static", f"{frac:g}"))
+    if not isinstance(enable_metrics, bool):
+        raise ValueError(f"enable_metrics must be True or False, got {enable_metrics!r}")
+    if enable_metrics:  # Prometheus text at GET /metrics (SGLang 0.5.7 server_args: --enable-metrics)
+        options.append(("--enable-metrics", None))
     extras = list(launch_extra_args(gpu.id, sglang_version))  # flags this GPU needs on that SGLang version
     for i in range(0, len(extras), 2):
         options.append((extras[i], extras[i + 1] if i + 1 < len(extras) else None))

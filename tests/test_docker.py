@@ -124,3 +124,97 @@ def test_execute_reports_docker_failures():
     else:  # a client without an engine (CI): docker's own error comes back in the message
         with pytest.raises(RuntimeError, match="exit status"):
             dk.execute("docker info --format '{{.ServerVersion}}' && false")
+
+
+# --- Compose ----------------------------------------------------------------------------------------
+def _compose_argv(service: dict) -> list[str]:
+    """The launch argv inside a generated service, as Compose passes it ($$ -> $), without the pre-install."""
+    words = [w.replace("$$", "$") for w in service["command"]]
+    if words[:2] == ["bash", "-c"]:
+        pre, _, launch = words[2].partition(" && exec ")
+        assert pre == dk.PREINSTALL
+        return shlex.split(launch)
+    return words
+
+
+def test_compose_spec_is_packaged_with_its_source():
+    schema = dk.load_compose_schema()
+    assert schema["title"] == "Compose Specification" and "service" in schema["definitions"]
+    sources = (Path(dk.__file__).parent / "data" / "SOURCES.md").read_text()
+    assert "github.com/compose-spec/compose-spec" in sources and "schema/compose-spec.json" in sources
+
+
+@pytest.mark.parametrize("hardware", ["mi300x", "mi325x", "mi355x", "h100", "h200", "b200"])
+def test_compose_validates_and_runs_the_selectors_command(hardware):
+    import yaml
+
+    from kimi_cookbook.selector import build_launch_spec
+
+    text = dk.compose_yaml(hardware, enable_metrics=True, tool_call_parser="kimi_k2")
+    dk.validate_compose(text)  # the Compose Specification's JSON schema
+    service = yaml.safe_load(text)["services"][dk.COMPOSE_SERVICE]
+    spec = build_launch_spec(hardware, host="0.0.0.0", port=30000, enable_metrics=True, tool_call_parser="kimi_k2")
+    assert _compose_argv(service) == spec.argv("python3")
+    assert service["image"] == dk.image_for(hardware)
+    assert [e for e in service["environment"] if "=" in e] == [f"{k}={v}" for k, v in spec.env.items()]
+    assert "HF_TOKEN" in service["environment"]  # by name: Compose takes the value from its own environment
+    assert service["ports"] == ["127.0.0.1:30000:30000"]
+    assert service["volumes"] == ["${HOME}/.cache/huggingface:/root/.cache/huggingface"]
+    assert "/health" in " ".join(service["healthcheck"]["test"])
+    for risky in ("privileged", "network_mode", "ipc", "cap_add", "pid"):
+        assert risky not in service
+    if hardware.startswith("mi"):
+        assert service["devices"] == ["/dev/kfd", "/dev/dri"] and service["group_add"] == ["video"]
+        assert "deploy" not in service
+    else:
+        (device,) = service["deploy"]["resources"]["reservations"]["devices"]
+        assert device == {"driver": "nvidia", "count": int(spec.option("--tp")), "capabilities": ["gpu"]}
+        assert "devices" not in service
+
+
+def test_compose_cli_output_validates(capsys, tmp_path, monkeypatch):
+    from kimi_cookbook.cli import main
+
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value")
+    assert main(["docker", "--compose", "--hardware", "mi300x"]) == 0
+    text = capsys.readouterr().out
+    dk.validate_compose(text)
+    assert "hf_secret_value" not in text
+    out = tmp_path / "compose.yaml"
+    assert main(["docker", "--compose", "--hardware", "h100", "--tp", "4", "-o", str(out)]) == 0
+    dk.validate_compose(out.read_text())
+    assert "count: 4" in out.read_text() and "docker compose -f" in capsys.readouterr().out
+
+
+def test_compose_escapes_dollars_and_quotes_values():
+    import yaml
+
+    service = yaml.safe_load(dk.compose_yaml("h100", model_cache="/data/$USER cache", model="/models/a b$x"))[
+        "services"][dk.COMPOSE_SERVICE]
+    assert service["volumes"] == ["/data/$$USER cache:/root/.cache/huggingface"]
+    assert _compose_argv(service)[3:5] == ["--model-path", "/models/a b$x"]
+
+
+def test_compose_without_preinstall_is_the_bare_argv():
+    import yaml
+
+    from kimi_cookbook.selector import build_launch_spec
+
+    service = yaml.safe_load(dk.compose_yaml("mi355x", preinstall=False))["services"][dk.COMPOSE_SERVICE]
+    assert service["command"] == build_launch_spec("mi355x", host="0.0.0.0", port=30000).argv("python3")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"port": 70000}, "port must be a whole number"),
+    ({"host": "127.0.0.1"}, "set by the Compose file itself"),
+    ({"project": "Bad Name"}, "project name"),
+    ({"tp": 3}, "does not divide"),
+])
+def test_compose_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        dk.compose_spec("mi300x", **kwargs)
+
+
+def test_validate_compose_names_the_problem():
+    with pytest.raises(ValueError, match="at services/sglang: 'gpu_count' does not match any of the regexes"):
+        dk.validate_compose({"services": {"sglang": {"image": "x", "gpu_count": 2}}})

@@ -25,19 +25,21 @@ HELP = {
     "tool_call_parser": "kimi_k2 to enable tool calls",
     "reasoning_parser": "not supported by the Instruct model",
     "sglang_version": "SGLang version whose flags to use (default the page's 0.5.7)",
+    "enable_metrics": "serve Prometheus metrics at /metrics",
 }
 PAGE_KNOBS = ("hardware", "tool_call_parser", "reasoning_parser")  # what the page's generator offers
 
 
 def launch_flags() -> dict[str, tuple[type, object]]:
-    """``{knob: (type, default)}`` for every knob of ``build_launch_spec`` that takes one int, float or str."""
+    """``{knob: (type, default)}`` for every knob of ``build_launch_spec`` that takes one bool, int, float or str
+    (a bool knob becomes an on/off flag)."""
     hints = typing.get_type_hints(build_launch_spec)
     params = inspect.signature(build_launch_spec).parameters
     flags = {}
     for name in LAUNCH_KNOBS:
         hint = hints.get(name)
         options = typing.get_args(hint) or (hint,)
-        kind = next((t for t in (int, float, str) if t in options), None)
+        kind = next((t for t in (bool, int, float, str) if t in options), None)
         if kind is not None:
             flags[name] = (kind, params[name].default)
     return flags
@@ -46,7 +48,11 @@ def launch_flags() -> dict[str, tuple[type, object]]:
 def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``--knob-name`` flag per scalar knob of ``build_launch_spec``, its default the function's."""
     for name, (kind, default) in launch_flags().items():
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=default, help=HELP.get(name))
+        flag = "--" + name.replace("_", "-")
+        if kind is bool:
+            parser.add_argument(flag, dest=name, action="store_true", default=default, help=HELP.get(name))
+        else:
+            parser.add_argument(flag, dest=name, type=kind, default=default, help=HELP.get(name))
 
 
 def launch_knobs(args: argparse.Namespace) -> dict:
@@ -59,7 +65,7 @@ def _cmd_command(args: argparse.Namespace) -> int:
     if not args.page_exact:
         print(build_launch_command(**knobs))
         return 0
-    extra = [k for k, v in knobs.items() if v not in (None, MODEL_ID) and k not in PAGE_KNOBS]
+    extra = [k for k, v in knobs.items() if not (v is None or v is False or v == MODEL_ID) and k not in PAGE_KNOBS]
     if extra:
         raise ValueError(f"--page-exact takes only the page's options (hardware, parsers); drop {extra}")
     text = render_command({

@@ -1,16 +1,33 @@
-"""``docker``: the pull / run / pre-install / exec commands for a GPU, or what this host has."""
+"""``docker``: the pull / run / pre-install / exec commands for a GPU, a Compose file, or what this host has."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 
-from kimi_cookbook.docker import check_host, docker_exec, docker_pull, docker_run, preinstall
+from kimi_cookbook.docker import check_host, compose_yaml, docker_exec, docker_pull, docker_run, preinstall
 from kimi_cookbook.hardware import GPUS
 from kimi_cookbook.versions import PAGE_VERSION, VERSIONS
 
 
+def _cmd_compose(args: argparse.Namespace) -> int:
+    """``docker --compose [-o compose.yaml]``: print the Compose file, or write it."""
+    text = compose_yaml(args.hardware, port=args.port, model_cache=args.model_cache, tp=args.tp,
+                        tool_call_parser=args.tool_call_parser, enable_metrics=args.enable_metrics,
+                        sglang_version=args.sglang_version)
+    if not args.output:
+        print(text, end="")
+        return 0
+    with open(args.output, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    print(f"wrote {args.output}; start it with: docker compose -f {shlex.quote(args.output)} up -d")
+    return 0
+
+
 def _cmd_docker(args: argparse.Namespace) -> int:
+    if args.compose:
+        return _cmd_compose(args)
     if args.check_host:
         report = check_host()
         print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
@@ -40,4 +57,10 @@ def register(sub) -> None:
     p.add_argument("--pass-hf-token", action="store_true", help="forward HF_TOKEN by name (value not printed)")
     p.add_argument("--check-host", action="store_true", help="report rocm-smi/amd-smi/nvidia-smi/docker")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--compose", action="store_true", help="print a compose.yaml that launches the server")
+    p.add_argument("-o", "--output", default=None, help="with --compose: write it to this file")
+    p.add_argument("--tp", type=int, default=None, help="with --compose: tensor parallel size")
+    p.add_argument("--tool-call-parser", default=None, help="with --compose: kimi_k2 to enable tool calls")
+    p.add_argument("--enable-metrics", action="store_true", help="with --compose: Prometheus /metrics")
+    p.add_argument("--sglang-version", default=None, help="with --compose: SGLang version (default the page's 0.5.7)")
     p.set_defaults(func=_cmd_docker)
