@@ -45,7 +45,9 @@ CONVERT_TOOL = {
         "description": "Convert a temperature from degrees Celsius to degrees Fahrenheit.",
         "parameters": {
             "type": "object",
-            "properties": {"celsius": {"type": "number", "description": "temperature in degrees Celsius"}},
+            "properties": {
+                "celsius": {"type": "number", "minimum": -100, "maximum": 100, "description": "degrees Celsius"},
+            },
             "required": ["celsius"],
         },
     },
@@ -309,28 +311,26 @@ def _validator(schema: dict):
     return cls(schema)
 
 
-def validate_reply(text: str, schema: dict, *, finish_reason: str | None = None):
+def validate_reply(text: str, schema: dict, *, finish_reason: str | None = None, what: str = "the reply"):
     """``json.loads(text)`` checked against ``schema`` (jsonschema); :class:`StructuredOutputError` otherwise.
 
-    The error names one violation (jsonschema's ``best_match``, the most relevant) with its JSON path,
-    and says how many there were.
+    The error names the first violation jsonschema reports (in the schema's order) with its JSON path, and
+    says how many there were.
     """
-    import jsonschema
-
     validator = _validator(schema)
     cut = " (finish_reason=length: the reply was cut off; raise max_tokens)" if finish_reason == "length" else ""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         shown = text if len(text) <= 80 else text[:77] + "..."
-        raise StructuredOutputError(f"the reply is not JSON ({exc.msg} at character {exc.pos}){cut}: {shown!r}",
+        raise StructuredOutputError(f"not JSON in {what} ({exc.msg} at character {exc.pos}){cut}: {shown!r}",
                                     text) from None
     errors = list(validator.iter_errors(value))
     if errors:
-        first = jsonschema.exceptions.best_match(errors)
+        first = errors[0]
         more = f" (and {len(errors) - 1} more violation{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
         raise StructuredOutputError(
-            f"the reply breaks the schema at {first.json_path}: {first.message}{more}{cut}", text, first.json_path
+            f"schema violation in {what} at {first.json_path}: {first.message}{more}{cut}", text, first.json_path
         )
     return value
 
@@ -497,10 +497,25 @@ def run_tool_call(call: ToolCall, functions: dict[str, Callable], schemas: dict[
     try:
         args = call.parsed_arguments()
         if call.name in schemas:
-            validate_reply(call.arguments or "{}", schemas[call.name])
+            validate_reply(call.arguments or "{}", schemas[call.name], what=f"the arguments of {call.name}")
         return functions[call.name](**args)
+    except (ValueError, StructuredOutputError) as exc:
+        return {"error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - reported to the model, not raised
-        return {"error": f"{type(exc).__name__}: {exc}"}
+        return {"error": f"{call.name} failed: {type(exc).__name__}: {exc}"}
+
+
+def run_tool_calls(calls: list[ToolCall], functions: dict[str, Callable], tools: list[dict], *,
+                   parallel: bool = True) -> list:
+    """:func:`run_tool_call` for each call, results in call order; several calls run concurrently with
+    ``parallel`` (one thread each), as a model that makes parallel calls expects."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    schemas = _tool_schemas(tools)
+    if not parallel or len(calls) < 2:
+        return [run_tool_call(c, functions, schemas) for c in calls]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(lambda c: run_tool_call(c, functions, schemas), calls))
 
 
 def _tool_choice_for(tool_choice, turn: int):
@@ -527,13 +542,10 @@ def agent_loop(client: openai.OpenAI, model: str, messages: list[dict] | str, to
     ``tool`` messages in call order. ``echo`` prints the exchange as it happens. Other keyword arguments go to
     each request (``max_tokens``, ``temperature``, ...).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     max_turns = int(max_turns)
     if max_turns < 1:
         raise ValueError(f"max_turns must be at least 1, got {max_turns}")
     history = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
-    schemas = _tool_schemas(tools)
     say = print if echo else (lambda *a, **k: None)
     steps: list[ToolStep] = []
     for turn in range(max_turns):
@@ -541,12 +553,12 @@ def agent_loop(client: openai.OpenAI, model: str, messages: list[dict] | str, to
         say(f"--- turn {turn + 1} (tool_choice={_describe_choice(choice)})")
         started = time.perf_counter()
         if stream:
-            shown: set[int] = set()
+            shown: list[int] = []
 
             def on_delta(index, name, piece, shown=shown):
                 if index not in shown:
-                    shown.add(index)
-                    say(f"\n[call {index}] {name}(", end="", flush=True)
+                    say(("\n" if shown else "") + f"call {index}: {name} ", end="", flush=True)
+                    shown.append(index)
                 say(piece, end="", flush=True)
 
             r = stream_chat(client, model, history, tools=tools, tool_choice=choice,
@@ -566,15 +578,12 @@ def agent_loop(client: openai.OpenAI, model: str, messages: list[dict] | str, to
             if choice == "required" or isinstance(choice, dict):
                 say(f"(the server made no call although tool_choice={_describe_choice(choice)})")
             return AgentRun(steps, history, text, "answered")
-        history.append({"role": "assistant", "content": text or None,
+        # content "" rather than None: llama-cpp-python 0.3.36 rejects a null content (HTTP 500)
+        history.append({"role": "assistant", "content": text or "",
                         "tool_calls": [c.as_message_part() for c in calls]})
-        if parallel and len(calls) > 1:
-            with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-                results = list(pool.map(lambda c: run_tool_call(c, functions, schemas), calls))
-        else:
-            results = [run_tool_call(c, functions, schemas) for c in calls]
+        results = run_tool_calls(calls, functions, tools, parallel=parallel)
         for call, result in zip(calls, results):
-            say(f"[{call.id}] {call.name} -> {json.dumps(result)}")
+            say(f"  {call.id} -> {json.dumps(result)}")
             history.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)})
         steps.append(ToolStep(turn + 1, choice, text, calls, results, finish, seconds))
     return AgentRun(steps, history, None, "max_turns")
