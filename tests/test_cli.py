@@ -47,6 +47,13 @@ def test_page_exact_refuses_knobs_the_page_lacks():
     assert r.returncode == 2 and "--page-exact takes only the page's options" in r.stderr
 
 
+def test_enable_metrics_flag():
+    r = cli("command", "--hardware", "h200", "--enable-metrics")
+    assert r.returncode == 0 and r.stdout == build_launch_command("h200", enable_metrics=True) + "\n"
+    r = cli("command", "--page-exact", "--enable-metrics")
+    assert r.returncode == 2 and "drop ['enable_metrics']" in r.stderr
+
+
 def test_docker_subcommand():
     r = cli("docker", "--hardware", "mi300x", "--page-exact")
     assert r.returncode == 0, r.stderr

@@ -182,3 +182,10 @@ def test_spec_argv_and_knobs_in_order():
     ]
     # the shell form splits back into exactly the same words
     assert shlex.split(spec.to_shell().replace("\\\n", " ")) == ["SGLANG_ROCM_FUSED_DECODE_MLA=0"] + spec.argv()
+
+
+def test_enable_metrics_knob():
+    assert build_launch_spec("mi300x", enable_metrics=True).argv()[-1] == "--enable-metrics"
+    assert "--enable-metrics" not in build_launch_spec("mi300x").argv()
+    with pytest.raises(ValueError, match="enable_metrics must be True or False"):
+        build_launch_spec("mi300x", enable_metrics="yes")
