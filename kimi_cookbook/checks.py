@@ -2,8 +2,8 @@
 
 :func:`check_static` and :func:`check_execution` (``kimi-cookbook check-notebook``) report, one line per problem:
 
-* ``name``       -- ``NN_short_name.ipynb`` (``_``-prefixed files such as the template are exempt), so the
-                    demo, the tests and the README index pick it up;
+* ``name``       -- ``NN_short_name.ipynb``, or ``NNx_short_name.ipynb`` to slot one in (``_``-prefixed files such
+                    as the template are exempt), so the demo, the tests and the README index pick it up;
 * ``title``      -- the first cell is markdown starting with ``# `` and has an intro paragraph;
 * ``parameters`` -- exactly one code cell tagged ``parameters``, holding plain literal assignments only;
 * ``stripped``   -- no outputs, execution counts or stored widget state (run ``nbstripout``);
@@ -30,7 +30,8 @@ from pathlib import Path
 from kimi_cookbook.runner import NOTEBOOK_DIR, REPO_ROOT, execute_notebook, list_notebooks, notebook_parameters
 
 MAX_DEF_LINES = 6  # a def/class longer than this in a cell is helper logic: move it into kimi_cookbook
-NAME_RE = re.compile(r"^\d{2}_[a-z0-9]+(?:_[a-z0-9]+)*\.ipynb$")
+# two digits, optionally one letter to slot a notebook between two others (04b_ runs after 04_), then words
+NAME_RE = re.compile(r"^\d{2}[a-z]?_[a-z0-9]+(?:_[a-z0-9]+)*\.ipynb$")
 INDEX_START = "<!-- notebook-index:start -->"
 INDEX_END = "<!-- notebook-index:end -->"
 
@@ -164,8 +165,8 @@ def _check_name(shown: str, path: Path) -> list[Problem]:
     if path.name.startswith("_") or NAME_RE.match(path.name):
         return []
     return [Problem(shown, "name", f"file name {path.name!r} should look like NN_short_name.ipynb "
-                    "(two digits, lower-case words joined by '_') so the demo, the tests and the "
-                    "README index find it")]
+                    "(two digits, maybe one letter, then lower-case words joined by '_') so the demo, "
+                    "the tests and the README index find it")]
 
 
 def _check_title(shown: str, nb: dict) -> list[Problem]:

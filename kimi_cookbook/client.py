@@ -290,6 +290,25 @@ def _check_flavor(flavor: str | None, client) -> str:
 
 
 # --- structured output -----------------------------------------------------------------------------
+# The cookbook's example schemas. SKY_REPORT_SCHEMA uses only what grammars enforce (structure, enum, maxLength);
+# WEATHER_REPORT_SCHEMA adds a bounded integer: llama-cpp-python 0.3.36's grammar does not enforce integer
+# minimum/maximum, so only validation catches a reply outside them.
+SKY_REPORT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "maxLength": 20},
+        "sky": {"enum": ["clear", "cloudy", "rain", "snow"]},
+    },
+    "required": ["city", "sky"],
+    "additionalProperties": False,
+}
+WEATHER_REPORT_SCHEMA = {
+    **SKY_REPORT_SCHEMA,
+    "properties": {**SKY_REPORT_SCHEMA["properties"],
+                   "temperature_c": {"type": "integer", "minimum": -90, "maximum": 60}},
+    "required": ["city", "sky", "temperature_c"],
+}
+
 class StructuredOutputError(ValueError):
     """The reply is not JSON or breaks the schema. ``text`` is the raw reply, ``path`` where it broke (JSON path)."""
 
@@ -480,6 +499,14 @@ class AgentRun:
     @property
     def calls(self) -> list[ToolCall]:
         return [c for s in self.steps for c in s.calls]
+
+    def table(self):
+        """One row per call: turn, id (as the server gave it), function, arguments, result."""
+        import pandas as pd
+
+        rows = [{"turn": s.turn, "id": c.id, "function": c.name, "arguments": c.arguments, "result": json.dumps(r)}
+                for s in self.steps for c, r in zip(s.calls, s.results)]
+        return pd.DataFrame(rows, columns=["turn", "id", "function", "arguments", "result"])
 
 
 def _tool_schemas(tools: list[dict]) -> dict[str, dict]:

@@ -92,7 +92,7 @@ def fetch_metrics(base_url: str, timeout: float = 5.0) -> str:
     url = metrics_url(base_url)
     status, body = http_get(url, timeout=timeout)
     if status != 200:
-        hint = ("launch SGLang with --enable-metrics (enable_metrics=True)" if status == 404
+        hint = ("this server has no /metrics (SGLang serves it when launched with --enable-metrics)" if status == 404
                 else "is the server running?")
         raise RuntimeError(f"GET {url} answered {status or 'nothing'}: {hint}")
     return body.decode("utf-8", "replace")

@@ -756,7 +756,8 @@ def test_speed_notebook_on_embedded_server(embedded_server, tmp_path):
     text, images = _outputs(tmp_path / "05.ipynb")
     assert "python3 -m sglang.bench_serving --backend sglang-oai" in text  # the terminal equivalent
     assert "low-c1" in text and "176.86" in text  # the page's reference table
-    assert images == 1  # throughput / TPOT / TTFT vs concurrency
+    assert images == 1  # throughput / TPOT / TTFT vs concurrency (the embedded server has no metrics to plot)
+    assert "No server metrics for this run: GET " in text and "/metrics answered 404: this server has no" in text
     df = bench.load_results(results)
     assert list(df["name"]) == ["tiny-c1", "tiny-c4"] and (df["successful_requests"] > 0).all()
 

@@ -105,6 +105,9 @@ def test_what_is_allowed(tmp_path):
     ]
     assert check_static(good_notebook(tmp_path, cells)) == []
     assert check_static(good_notebook(tmp_path, cells, name="_draft.ipynb")) == []
+    assert check_static(good_notebook(tmp_path, cells, name="04b_slotted_in.ipynb")) == []  # runs after 04_
+    for bad in ("4b_x.ipynb", "04bb_x.ipynb", "04B_x.ipynb"):
+        assert checks_found(check_static(good_notebook(tmp_path, cells, name=bad))) == {"name"}, bad
 
 
 def test_papermill_unparsable_parameter_line_is_found(tmp_path):
