@@ -72,6 +72,7 @@ def test_notebook_runs_with_other_parameters(name, tmp_path, request):
         assert "--gpus all" in text and "-p 127.0.0.1:8000:8000" in text and "'/srv/my work:/workspace'" in text
         assert "The page has no docker command for H100" in text
         assert build_launch_command("h100", host="0.0.0.0", port=8000) in text
+        assert "- 127.0.0.1:8000:8000" in text and "driver: nvidia" in text  # the Compose file
 
 
 def test_selector_notebook_prints_the_page_command(tmp_path):
