@@ -253,7 +253,7 @@ def server_flavor(client_or_url, *, timeout: float = 5.0) -> str:
 
     SGLang answers its own ``/model_info`` (``/get_model_info`` in 0.5.7; the same check as
     :func:`kimi_cookbook.bench.default_client_backend`); llama-cpp-python's server titles its OpenAPI page
-    "llama.cpp Python API"; anything else is taken as plain OpenAI. Cached per base URL.
+    "llama.cpp Python API"; anything else is taken as plain OpenAI. A positive answer is cached per base URL.
     """
     root = _root_url(client_or_url)
     if root in _FLAVOR_CACHE:
@@ -277,7 +277,8 @@ def server_flavor(client_or_url, *, timeout: float = 5.0) -> str:
                     flavor = LLAMA_CPP
             except (httpx.HTTPError, ValueError):
                 pass
-    _FLAVOR_CACHE[root] = flavor
+    if flavor != OPENAI:  # not cached: a server that is still starting may answer later
+        _FLAVOR_CACHE[root] = flavor
     return flavor
 
 
@@ -504,7 +505,8 @@ class AgentRun:
         """One row per call: turn, id (as the server gave it), function, arguments, result."""
         import pandas as pd
 
-        rows = [{"turn": s.turn, "id": c.id, "function": c.name, "arguments": c.arguments, "result": json.dumps(r)}
+        rows = [{"turn": s.turn, "id": c.id, "function": c.name, "arguments": c.arguments,
+                 "result": json.dumps(r, default=str)}
                 for s in self.steps for c, r in zip(s.calls, s.results)]
         return pd.DataFrame(rows, columns=["turn", "id", "function", "arguments", "result"])
 
@@ -580,7 +582,12 @@ def agent_loop(client: openai.OpenAI, model: str, messages: list[dict] | str, to
         say(f"--- turn {turn + 1} (tool_choice={_describe_choice(choice)})")
         started = time.perf_counter()
         if stream:
-            shown: list[int] = []
+            shown: list = []  # call indexes already announced, and "text" once text was printed
+
+            def on_text(piece, shown=shown):
+                if "text" not in shown:
+                    shown.append("text")
+                say(piece, end="", flush=True)
 
             def on_delta(index, name, piece, shown=shown):
                 if index not in shown:
@@ -588,9 +595,8 @@ def agent_loop(client: openai.OpenAI, model: str, messages: list[dict] | str, to
                     shown.append(index)
                 say(piece, end="", flush=True)
 
-            r = stream_chat(client, model, history, tools=tools, tool_choice=choice,
-                            on_text=lambda piece: say(piece, end="", flush=True), on_tool_call_delta=on_delta,
-                            **kwargs)
+            r = stream_chat(client, model, history, tools=tools, tool_choice=choice, on_text=on_text,
+                            on_tool_call_delta=on_delta, **kwargs)
             say("")
             text, calls, finish = r.text, r.tool_calls, r.finish_reason
         else:
@@ -610,7 +616,8 @@ def agent_loop(client: openai.OpenAI, model: str, messages: list[dict] | str, to
                         "tool_calls": [c.as_message_part() for c in calls]})
         results = run_tool_calls(calls, functions, tools, parallel=parallel)
         for call, result in zip(calls, results):
-            say(f"  {call.id} -> {json.dumps(result)}")
-            history.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)})
+            content = json.dumps(result, default=str)
+            say(f"  {call.id} -> {content}")
+            history.append({"role": "tool", "tool_call_id": call.id, "content": content})
         steps.append(ToolStep(turn + 1, choice, text, calls, results, finish, seconds))
     return AgentRun(steps, history, None, "max_turns")
