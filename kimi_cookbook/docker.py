@@ -181,6 +181,7 @@ def compose_spec(
     pass_hf_token: bool = True,
     preinstall: bool = True,
     project: str = "kimi-linear",
+    sglang_version: str | None = None,
     **knobs,
 ) -> dict:
     """A Compose file (as a dict) that runs the selector's launch command for ``hardware`` in its image.
@@ -191,7 +192,8 @@ def compose_spec(
     own network), only the model cache mounted, ``no-new-privileges``. ``HF_TOKEN`` is passed by name
     (Compose takes its value from the shell that runs ``docker compose up``). ``knobs`` go to
     :func:`kimi_cookbook.selector.build_launch_spec` (``tp``, ``tool_call_parser``, ``enable_metrics``, ...);
-    ``host`` and ``port`` are set here. With ``preinstall`` the page's ``pip install sentencepiece tiktoken``
+    ``host`` and ``port`` are set here. ``sglang_version`` picks the image tag and the version's flags (default: the
+    page's 0.5.7). With ``preinstall`` the page's ``pip install sentencepiece tiktoken``
     runs before the server (``bash -c '... && exec python3 -m sglang.launch_server ...'``).
     The healthcheck polls SGLang's ``/health`` (200 only after its warm-up generation) with the image's python3.
     """
@@ -207,14 +209,15 @@ def compose_spec(
     bad = {"host", "port"} & set(knobs)
     if bad:
         raise ValueError(f"{sorted(bad)} are set by the Compose file itself (port=..., host 0.0.0.0 inside)")
-    spec = build_launch_spec(gpu.id, host="0.0.0.0", port=port, **knobs)
+    spec = build_launch_spec(gpu.id, host="0.0.0.0", port=port, sglang_version=sglang_version, **knobs)
     argv = spec.argv("python3")
     command = ["bash", "-c", f"{PREINSTALL} && exec {shlex.join(argv)}"] if preinstall else argv
     environment = [f"{k}={v}" for k, v in spec.env.items()]
     if pass_hf_token:
         environment.append("HF_TOKEN")  # name only: the value comes from the environment of `docker compose`
     probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=10)"
-    service: dict = {"image": image or image_for(gpu.id), "command": [_compose_escape(w) for w in command]}
+    service: dict = {"image": image or image_for(gpu.id, sglang_version),
+                     "command": [_compose_escape(w) for w in command]}
     if environment:
         service["environment"] = [_compose_escape(e) for e in environment]
     if gpu.is_rocm:

@@ -10,7 +10,8 @@ Metric names, from SGLang 0.5.7's ``sglang/srt/metrics/collector.py``: the sched
 KV-cache token pool in use), ``sglang:gen_throughput`` (generated tokens/s), ``sglang:cache_hit_rate`` (prefix
 cache), and the tokenizer's counters (``TokenizerMetricsCollector``) ``sglang:prompt_tokens_total``,
 ``sglang:generation_tokens_total``, ``sglang:num_requests_total``. By default only TP rank 0's scheduler reports
-(``--enable-metrics-for-all-schedulers`` adds the others).
+(``--enable-metrics-for-all-schedulers`` adds the others). The same names and labels are in real ``/metrics`` text
+captured from SGLang 0.5.16 (``tests/data/sglang_metrics_0.5.16.txt``), where the counters also carry ``engine_type``.
 
 Servers without ``/metrics`` (the embedded llama.cpp server answers 404) are reported by
 :func:`metrics_status`, so a notebook can say so and move on.

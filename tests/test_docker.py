@@ -195,6 +195,20 @@ def test_compose_escapes_dollars_and_quotes_values():
     assert _compose_argv(service)[3:5] == ["--model-path", "/models/a b$x"]
 
 
+def test_compose_for_another_sglang_version():
+    import yaml
+
+    from kimi_cookbook.selector import build_launch_spec
+    from kimi_cookbook.versions import VALIDATED_VERSION
+
+    text = dk.compose_yaml("b200", sglang_version=VALIDATED_VERSION)
+    dk.validate_compose(text)
+    service = yaml.safe_load(text)["services"][dk.COMPOSE_SERVICE]
+    assert service["image"] == dk.image_for("b200", VALIDATED_VERSION)
+    spec = build_launch_spec("b200", host="0.0.0.0", port=30000, sglang_version=VALIDATED_VERSION)
+    assert _compose_argv(service) == spec.argv("python3")
+
+
 def test_compose_without_preinstall_is_the_bare_argv():
     import yaml
 

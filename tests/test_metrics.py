@@ -1,8 +1,9 @@
 """SGLang's Prometheus metrics: parsed with prometheus_client's parser, sampled over HTTP, plotted.
 
-Until real ``/metrics`` text from SGLang is captured, the text here is written by prometheus_client itself from
-the metric names, types and labels in SGLang 0.5.7's ``sglang/srt/metrics/collector.py``
-(``SchedulerMetricsCollector`` gauges, ``TokenizerMetricsCollector`` counters and histograms).
+Two sources of text: real ``/metrics`` captured from SGLang 0.5.16 (``tests/data/sglang_metrics_0.5.16.txt``), and,
+for values that change while a sampler polls, text written by prometheus_client itself from the metric names, types
+and labels in SGLang 0.5.7's ``sglang/srt/metrics/collector.py`` (``SchedulerMetricsCollector`` gauges,
+``TokenizerMetricsCollector`` counters and histograms) and served by prometheus_client's own HTTP exporter.
 """
 
 import time
@@ -79,15 +80,20 @@ def test_prefix_filter_and_bad_text():
         km.parse_metrics("<html>not metrics</html>\n")
 
 
-REAL_CAPTURE = DATA / "sglang_metrics_0.5.16.txt"
+REAL_CAPTURE = DATA / "sglang_metrics_0.5.16.txt"  # GET /metrics of SGLang 0.5.16 on an H100, after a run
 
 
-@pytest.mark.skipif(not REAL_CAPTURE.exists(), reason="no /metrics text captured from SGLang yet")
 def test_parse_real_sglang_capture():
+    """Real /metrics text (tiny Kimi-Linear checkpoint, SGLang 0.5.16, --enable-metrics): every key metric found."""
     frame = km.parse_metrics(REAL_CAPTURE.read_text())
     values = km.key_values(frame)
-    for name in ("num_running_reqs", "num_queue_reqs", "token_usage", "gen_throughput", "cache_hit_rate"):
-        assert values[name] is not None, name
+    assert all(v is not None for v in values.values()), values
+    assert (values["prompt_tokens_total"], values["generation_tokens_total"], values["num_requests_total"]) == (
+        3014, 680, 22)
+    assert values["num_running_reqs"] == 0 and 0 <= values["token_usage"] <= 1  # captured idle, after the run
+    running = frame[frame["sample"] == "sglang:num_running_reqs"].iloc[0]
+    assert running["type"] == "gauge" and set(SCHEDULER_LABELS) <= set(running["labels"])
+    assert km.parse_metrics(REAL_CAPTURE.read_text(), prefix=None)["family"].nunique() >= frame["family"].nunique()
 
 
 @pytest.fixture
