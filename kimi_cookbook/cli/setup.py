@@ -62,5 +62,4 @@ def register(sub) -> None:
     p.add_argument("--tp", type=int, default=None, help="with --compose: tensor parallel size")
     p.add_argument("--tool-call-parser", default=None, help="with --compose: kimi_k2 to enable tool calls")
     p.add_argument("--enable-metrics", action="store_true", help="with --compose: Prometheus /metrics")
-    p.add_argument("--sglang-version", default=None, help="with --compose: SGLang version (default the page's 0.5.7)")
     p.set_defaults(func=_cmd_docker)
