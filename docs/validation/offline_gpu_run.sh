@@ -30,7 +30,7 @@ if [ "$what" = nooverlap ]; then  # one more pool launch (issue 15): extra_buffe
     --attention-backend triton --host 127.0.0.1 --port 30004 --mem-fraction-static 0.3 --disable-overlap-schedule \
     --disable-cuda-graph > "$out/nooverlap.log" 2>&1 &
   pid=$!
-  wait_log "$out/nooverlap.log" "max_running_requests=" 240 && echo "nooverlap pools logged"
+  wait_log "$out/nooverlap.log" "max_total_num_tokens=[0-9]" 240 && echo "nooverlap pools logged"
   kill $pid; sleep 3; pkill -9 -f sglang; exit 0
 fi
 # pools: launches that test the planner's prediction of SGLang's pools (issue 15), plus run_eval GSM8K,
@@ -58,9 +58,9 @@ curl -s 127.0.0.1:30001/metrics > "$out/metrics.txt"
 curl -s 127.0.0.1:30001/get_server_info > "$out/server_info_mfs06.json"; curl -s 127.0.0.1:30001/server_info > "$out/server_info2_mfs06.json"
 stop mfs06
 t0=$(date +%s); launch default 30002
-wait_log "$out/default.log" "max_running_requests=" 300; echo "default pools after $(( $(date +%s) - t0 )) s"; stop default
+wait_log "$out/default.log" "max_total_num_tokens=[0-9]" 300; echo "default pools after $(( $(date +%s) - t0 )) s"; stop default
 t0=$(date +%s); launch noradix 30003 --mem-fraction-static 0.3 --disable-radix-cache --max-running-requests 256 --disable-cuda-graph
-wait_log "$out/noradix.log" "max_running_requests=" 200; echo "noradix after $(( $(date +%s) - t0 )) s"; stop noradix
+wait_log "$out/noradix.log" "max_total_num_tokens=[0-9]" 200; echo "noradix after $(( $(date +%s) - t0 )) s"; stop noradix
 t0=$(date +%s); launch nooverlap 30004 --mem-fraction-static 0.3 --disable-overlap-schedule --disable-cuda-graph
-wait_log "$out/nooverlap.log" "max_running_requests=" 200; echo "nooverlap after $(( $(date +%s) - t0 )) s"; stop nooverlap
+wait_log "$out/nooverlap.log" "max_total_num_tokens=[0-9]" 200; echo "nooverlap after $(( $(date +%s) - t0 )) s"; stop nooverlap
 grep -hE "mem_fraction_static=|Load weight (begin|end)|Mamba Cache is allocated|KV Cache is allocated|max_total_num_tokens=" "$out"/*.log | cut -c1-400
