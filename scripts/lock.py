@@ -93,7 +93,8 @@ def locked_versions(text: str) -> dict[str, str]:
 
 
 def sync_pre_commit(lock_text: str) -> list[str]:
-    """Rewrite the `name==version` pins of additional_dependencies in .pre-commit-config.yaml to the locked versions; returns what changed."""
+    """Rewrite the `name==version` pins of additional_dependencies in .pre-commit-config.yaml to the locked
+    versions; returns what changed."""
     pins = locked_versions(lock_text)
     changed = []
 
