@@ -226,6 +226,6 @@ def test_pre_commit_runs_from_any_venv(tmp_path):
     proc = subprocess.run([env_dir / "bin" / "pre-commit", "run", "--all-files", "--show-diff-on-failure"],
                           cwd=clone, capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    for hook in ("trim trailing whitespace", "files end in one newline", "YAML parses", "ruff",
-                 "nbstripout", "check-notebook", "README notebook index"):
+    for hook in ("trim trailing whitespace", "files end in one newline", "no large files added", "YAML parses",
+                 "strip notebook outputs", "ruff", "kimi-cookbook check-notebook", "README notebook index"):
         assert re.search(rf"^{re.escape(hook)}.*Passed$", proc.stdout, re.M), proc.stdout[-4000:]
