@@ -83,12 +83,16 @@ def recorded_date(text: str) -> str:
 
 
 def locked_versions(text: str) -> dict[str, str]:
-    """name -> version for lines without an environment marker (what pre-commit's hooks can pin)."""
+    """name -> version of the pins that apply to this interpreter and platform (environment markers evaluated)."""
+    from packaging.requirements import Requirement  # in the [dev] set-up (a dependency of build and pytest)
+
     pins = {}
     for line in text.splitlines():
-        m = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)\s*(#|$)", line)
-        if m:
-            pins[m.group(1).lower()] = m.group(2)
+        line = line.split("#", 1)[0].strip()
+        if line:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate():
+                pins[req.name.lower()] = next(iter(req.specifier)).version
     return pins
 
 
