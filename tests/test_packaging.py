@@ -72,11 +72,12 @@ def test_build_and_pip_wheel_with_the_oldest_backend(built):
 
 
 def test_wheel_installs_into_a_fresh_venv_and_its_cli_works_outside_the_checkout(built, tmp_path):
-    """The wheel goes in with --no-deps plus the one dependency the command line imports when it loads (numpy, for
-    `smoke`; the rest is imported inside subcommands): fast, and a proof that `--help` and `plan` need no more."""
+    """The wheel goes in with --no-deps plus what the command line imports when it loads (numpy, pandas, tqdm; the
+    rest is imported inside subcommands): fast, and a proof that `--help` and `plan` need no more."""
     (wheel,) = (built / "dist").glob("*.whl")
     py = make_venv(tmp_path / "user-env")
-    run([py, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check", "-c", LOCK, wheel, "numpy"])
+    run([py, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check", "-c", LOCK, wheel])
+    run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-c", LOCK, "numpy", "pandas", "tqdm"])
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     env = {"PATH": f"{py.parent}:/usr/bin:/bin", "HOME": str(tmp_path)}  # no PYTHONPATH: the checkout is not seen
