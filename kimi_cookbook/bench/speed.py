@@ -380,4 +380,3 @@ def run_speed(
     out = Path(results_dir) if results_dir else new_results_dir(prefix="bench")
     rows = run_bench(scenarios, results_dir=out, stream=stream, timeout_s=timeout_s, progress=progress, **settings)
     return rows, out
-
