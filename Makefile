@@ -1,10 +1,39 @@
-# The two commands (see README.md). Both set up .venv first; set-up is idempotent.
-.PHONY: demo test
+# The two commands (see README.md) are `make demo` and `make test`. Both set up .venv first (idempotent), at the
+# versions of constraints.txt. `make help` lists every target.
+.DEFAULT_GOAL := help
+.PHONY: help demo test lab lint lock clean
 
-demo:
-	bash scripts/bootstrap.sh
+VENV_PY := .venv/bin/python
+# the interpreter for lint/lock: .venv's when there is one, else the active one (any venv or conda env)
+PYTHON ?= $(if $(wildcard $(VENV_PY)),$(VENV_PY),python3)
+# `make test SYSTEM_PACKAGES=1`: also apt-get install chromium/nodejs for the browser test (root; CI does this)
+SYSTEM_PACKAGES ?= $(KIMI_COOKBOOK_APT)
+BOOTSTRAP_FLAGS := $(if $(filter 1,$(SYSTEM_PACKAGES)),--with-system-packages)
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-7s %s\n", $$1, $$2}'
+	@echo "  options: make test SYSTEM_PACKAGES=1 (apt-get chromium/nodejs, as root), make clean CONFIRM=1"
+
+demo:  ## set up .venv, run every notebook on the embedded server (runs/<time>/)
+	bash scripts/bootstrap.sh $(BOOTSTRAP_FLAGS)
 	.venv/bin/kimi-cookbook demo
 
-test:
-	bash scripts/bootstrap.sh --test
+test:  ## set up .venv with test tools, run the test suite
+	bash scripts/bootstrap.sh --test $(BOOTSTRAP_FLAGS)
 	bash scripts/test.sh
+
+lab:  ## open JupyterLab on notebooks/ with the cookbook's kernel (sets up .venv if missing)
+	@[ -x .venv/bin/jupyter-lab ] || bash scripts/bootstrap.sh
+	.venv/bin/jupyter lab --notebook-dir=notebooks
+
+lint:  ## ruff, stripped notebooks, check-notebook --no-execute, README index (no network)
+	$(PYTHON) -m ruff check .
+	git ls-files '*.ipynb' ':!tests/fixtures' | xargs $(PYTHON) -m nbstripout --keep-id --verify
+	$(PYTHON) -m kimi_cookbook check-notebook --no-execute notebooks/*.ipynb
+	$(PYTHON) -m kimi_cookbook index --check
+
+lock:  ## re-resolve constraints.txt from pyproject.toml with what PyPI has now (uv), then run make test
+	$(PYTHON) scripts/lock.py
+
+clean:  ## list runs/, build leftovers and the cookbook's cache; CONFIRM=1 deletes them (.venv is kept)
+	@bash scripts/clean.sh $(if $(filter 1,$(CONFIRM)),--delete)

@@ -3,6 +3,11 @@
 Importing this package touches no network, GPU or environment state.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the version is written once, in pyproject.toml; installed metadata carries it
+    __version__ = version("kimi-cookbook")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 MODEL_ID = "moonshotai/Kimi-Linear-48B-A3B-Instruct"

@@ -399,7 +399,7 @@ def launch_embedded(
         import llama_cpp  # noqa: F401
     except ImportError:
         raise ServerStartError(
-            "the embedded server needs llama-cpp-python[server]: pip install -r requirements-embedded.txt"
+            "the embedded server needs llama-cpp-python[server]: pip install -c constraints.txt -e '.[embedded]'"
         ) from None
     tiny = ensure_tiny_model(cache_dir)
     port = check_port(port, host)

@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
-# Set up everything the cookbook needs on a fresh CPU machine (laptop or CI), into .venv at the repo root.
-# Idempotent: a second run only installs what changed. Never installs a GPU stack (CUDA/ROCm wheels).
-#   scripts/bootstrap.sh          # notebooks + embedded server + SGLang's benchmark client
-#   scripts/bootstrap.sh --test   # ... plus test tools (and, as root with apt-get, Debian's chromium/nodejs)
+# Set up everything the cookbook needs on a fresh CPU machine (laptop or CI), into .venv at the repo root, at the
+# exact versions of constraints.txt. Idempotent: a second run only installs what changed. Never installs a GPU
+# stack (CUDA/ROCm wheels), and touches nothing outside .venv unless asked to.
+#   scripts/bootstrap.sh          # notebooks + embedded server + SGLang's benchmark client: .[embedded,bench]
+#   scripts/bootstrap.sh --test   # ... plus test and contributor tools: .[dev]
+#   --with-system-packages        # also apt-get install what the browser test needs (Debian's chromium, nodejs);
+#                                 # root only. Same as KIMI_COOKBOOK_APT=1. CI passes it (`make test SYSTEM_PACKAGES=1`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
 PY="${PYTHON:-python3}"
 want_test=0
-[ "${1:-}" = "--test" ] && want_test=1
+want_apt=0
+[ "${KIMI_COOKBOOK_APT:-0}" = 1 ] && want_apt=1
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    --with-system-packages) want_apt=1 ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bootstrap: unknown option '$arg' (use --test, --with-system-packages)" >&2; exit 2 ;;
+  esac
+done
 
 step() { printf '\n==> %s\n' "$*"; }
 start=$(date +%s)
@@ -16,30 +28,39 @@ start=$(date +%s)
 if [ ! -x "$VENV/bin/python" ]; then
   step "creating $VENV with $($PY --version)"
   "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
 fi
-PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
+PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt)
+"${PIP[@]}" --upgrade pip
 
-step "notebook requirements (requirements.txt) and the embedded server"
-reqs=(-r requirements.txt)
-for f in requirements-embedded.txt requirements-bench.txt; do [ -f "$f" ] && reqs+=(-r "$f"); done
-if [ "$want_test" = 1 ] && [ -f requirements-dev.txt ]; then reqs+=(-r requirements-dev.txt); fi
-"${PIP[@]}" "${reqs[@]}"
+extras=embedded,bench
+[ "$want_test" = 1 ] && extras=dev
+step "the cookbook with [$extras] at the versions of constraints.txt (compiles llama.cpp once, then pip caches it)"
+"${PIP[@]}" -e ".[$extras]"
 
-step "SGLang's benchmark client (sglang==0.5.7 without its GPU dependencies)"
-# The 0.5.7 wheel is pure Python; bench_serving and few_shot_gsm8k need only the light packages listed in
-# requirements-bench.txt. --no-deps keeps torch/CUDA out. (The server itself runs in the GPU images.)
-"${PIP[@]}" --no-deps "sglang==0.5.7"
+step "SGLang's benchmark client (sglang without its GPU dependencies)"
+# The wheel is pure Python; bench_serving and few_shot_gsm8k need only the light packages of the [bench] extra.
+# --no-deps keeps torch/CUDA out; constraints.txt gives the version. (The server itself runs in the GPU images.)
+"${PIP[@]}" --no-deps sglang
 
-if [ "$want_test" = 1 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+if [ "$want_test" = 1 ]; then
   missing=()
   command -v node >/dev/null || missing+=(nodejs)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   if [ "${#missing[@]}" -gt 0 ]; then
-    step "Debian packages for the tests: ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    if [ "$want_apt" = 1 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+      step "Debian packages for the browser test (asked for): ${missing[*]}"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    elif [ "$want_apt" = 1 ]; then
+      echo "bootstrap: --with-system-packages needs root and apt-get; install ${missing[*]} yourself" >&2
+      exit 1
+    else
+      step "not installed: ${missing[*]} (the browser test needs them; it is skipped locally, required in CI)." \
+        "Install them with your package manager, or as root: scripts/bootstrap.sh --test --with-system-packages"
+    fi
   fi
 fi
 
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cookbook)" >/dev/null
+# tests/test_lock.py compares this venv with constraints.txt when it finds this mark (a venv made here)
+grep -qx 'extras=dev' "$VENV/kimi-cookbook-setup.txt" 2>/dev/null || echo "extras=$extras" > "$VENV/kimi-cookbook-setup.txt"
 step "set-up done in $(( $(date +%s) - start )) s"

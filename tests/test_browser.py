@@ -49,9 +49,9 @@ def _missing() -> str:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "playwright is not installed (pip install -r requirements-dev.txt)"
+        return "playwright is not installed (pip install -c constraints.txt -e '.[dev]')"
     if not os.access(CHROMIUM, os.X_OK):
-        return f"{CHROMIUM} not found (apt-get install chromium)"
+        return f"{CHROMIUM} not found (make test SYSTEM_PACKAGES=1, or apt-get install chromium)"
     return ""
 
 

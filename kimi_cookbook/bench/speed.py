@@ -63,8 +63,8 @@ def client_module() -> str:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(
             "SGLang is not installed: its benchmark client is needed "
-            "(pip install --no-deps sglang==0.5.7, plus aiohttp numpy pybase64 requests datasets pillow "
-            "tqdm transformers)"
+            "(pip install --no-deps sglang==0.5.7, plus the cookbook's [bench] extra: "
+            "pip install -c constraints.txt -e '.[bench]')"
         )
     for root in spec.submodule_search_locations:
         if (Path(root) / "benchmark" / "serving.py").is_file():
@@ -380,4 +380,3 @@ def run_speed(
     out = Path(results_dir) if results_dir else new_results_dir(prefix="bench")
     rows = run_bench(scenarios, results_dir=out, stream=stream, timeout_s=timeout_s, progress=progress, **settings)
     return rows, out
-

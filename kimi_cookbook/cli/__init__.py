@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kimi_cookbook import __version__
 from kimi_cookbook.cli import bench, launch, notebooks, plan, setup, smoke
 
 GROUPS = (launch, setup, notebooks, bench, plan, smoke)
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kimi-cookbook",
         description="Kimi-Linear-48B-A3B-Instruct on SGLang: commands, server, benchmarks, planning.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
     sub.required = True
     for group in GROUPS:
