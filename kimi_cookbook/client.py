@@ -17,6 +17,13 @@ from typing import Callable
 import httpx
 import openai
 
+try:  # openai 3.x reads streams through httpx2, whose errors are not httpx's
+    import httpx2
+
+    _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError, httpx2.TransportError)
+except ImportError:  # openai 1.x/2.x: httpx
+    _TRANSPORT_ERRORS = (httpx.TransportError,)
+
 API_KEY_ENV = "SGLANG_API_KEY"  # set it when the server was started with --api-key; never printed
 
 # The function schema used throughout the cookbook (OpenAI "tools" format).
@@ -199,7 +206,7 @@ def stream_chat(client: openai.OpenAI, model: str, messages: list[dict],
         raise StreamInterrupted(
             f"the server stopped answering after {chunks} chunks ({type(exc).__name__}: {exc}); "
             "is it still running? (check its log)", "".join(parts)) from exc
-    except httpx.TransportError as exc:  # the connection broke while the stream was being read
+    except _TRANSPORT_ERRORS as exc:  # the connection broke while the stream was being read
         raise StreamInterrupted(
             f"the connection to the server broke after {chunks} chunks ({type(exc).__name__}: {exc})",
             "".join(parts),
