@@ -6,7 +6,10 @@
                     as the template are exempt), so the demo, the tests and the README index pick it up;
 * ``title``      -- the first cell is markdown starting with ``# `` and has an intro paragraph;
 * ``parameters`` -- exactly one code cell tagged ``parameters``, holding plain literal assignments only;
-* ``stripped``   -- no outputs, execution counts or stored widget state (run ``nbstripout``);
+* ``stripped``   -- outputs only in ``# NBVAL_CHECK_OUTPUT`` cells with nbstripout's ``keep_output`` metadata,
+                    and there they are committed (nbval compares them with a fresh run); no execution
+                    counts or stored widget state (run ``nbstripout --keep-id``, ``kimi-cookbook keep-outputs``);
+* ``kernel``     -- the shared kernelspec (``python3``, "Python 3 (ipykernel)");
 * ``secret``     -- no hard-coded tokens, keys or passwords (``hf_...``, ``sk-...``, ``api_key="..."``, ...);
 * ``helper-logic`` -- no function or class definitions longer than a few lines and no loose ``utils``
                     modules: logic belongs in ``kimi_cookbook``;
@@ -211,22 +214,58 @@ def _check_parameters(shown: str, path: Path, cells: list) -> list[Problem]:
     return problems
 
 
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def keeps_output(cell) -> bool:
+    """nbstripout's rule: a cell whose metadata has ``"keep_output": true`` keeps its outputs in git."""
+    return bool((cell.get("metadata") or {}).get("keep_output"))
+
+
+def is_checked(cell) -> bool:
+    """A code cell whose output nbval compares (its first line is ``# NBVAL_CHECK_OUTPUT``)."""
+    return cell.get("cell_type") == "code" and _source(cell).lstrip().startswith(CHECK_MARK)
+
+
 def _check_stripped(shown: str, nb: dict) -> list[Problem]:
+    """Outputs only in ``# NBVAL_CHECK_OUTPUT`` cells that carry ``keep_output`` (what nbstripout and nbval see)."""
     cells = nb["cells"]
+    code = [(i, c) for i, c in enumerate(cells) if c.get("cell_type") == "code"]
     problems = []
-    with_outputs = [i for i, c in enumerate(cells) if c.get("cell_type") == "code" and c.get("outputs")]
-    with_counts = [i for i, c in enumerate(cells) if c.get("cell_type") == "code"
-                   and c.get("execution_count") is not None]
-    if with_outputs:
-        problems.append(Problem(shown, "stripped", f"cells {with_outputs} have outputs; run "
-                                f"`nbstripout {shown}` (or install the pre-commit hooks)"))
+    loose = [i for i, c in code if c.get("outputs") and not keeps_output(c)]
+    unchecked = [i for i, c in code if keeps_output(c) and not is_checked(c)]
+    unkept = [i for i, c in code if is_checked(c) and not keeps_output(c)]
+    empty = [i for i, c in code if is_checked(c) and keeps_output(c) and not c.get("outputs")]
+    with_counts = [i for i, c in code if c.get("execution_count") is not None
+                   or any(o.get("execution_count") is not None for o in c.get("outputs") or [])]
+    if loose:
+        problems.append(Problem(shown, "stripped", f"cells {loose} have outputs; run `nbstripout --keep-id {shown}` "
+                                "(or install the pre-commit hooks): only `# NBVAL_CHECK_OUTPUT` cells keep theirs"))
+    if unchecked:
+        problems.append(Problem(shown, "stripped", f"cells {unchecked} keep their outputs (keep_output) but do not "
+                                f"start with `{CHECK_MARK}`, so no test compares them with a fresh run"))
+    if unkept:
+        problems.append(Problem(shown, "stripped", f"cells {unkept} start with `{CHECK_MARK}` but lack "
+                                f"keep_output metadata; run `kimi-cookbook keep-outputs {shown}`"))
+    if empty:
+        problems.append(Problem(shown, "stripped", f"cells {empty} start with `{CHECK_MARK}` but hold no committed "
+                                f"output for nbval to compare; run `kimi-cookbook keep-outputs {shown}`"))
     if with_counts:
         problems.append(Problem(shown, "stripped", f"cells {with_counts} have execution counts; run "
-                                f"`nbstripout {shown}`"))
+                                f"`nbstripout --keep-id {shown}`"))
     if "widgets" in nb.get("metadata", {}):
         problems.append(Problem(shown, "stripped", "the notebook stores widget state (metadata.widgets); run "
-                                f"`nbstripout {shown}`"))
+                                f"`nbstripout --keep-id {shown}`"))
     return problems
+
+
+def _check_kernel(shown: str, nb: dict) -> list[Problem]:
+    spec = (nb.get("metadata") or {}).get("kernelspec") or {}
+    if {k: spec.get(k) for k in KERNELSPEC} == KERNELSPEC:
+        return []
+    return [Problem(shown, "kernel", f"kernelspec is {spec or 'missing'}; every cookbook notebook uses {KERNELSPEC} "
+                    "(papermill, nbval and the demo run it with the 'python3' kernel)")]
 
 
 def _check_secrets(shown: str, cells: list) -> list[Problem]:
@@ -289,6 +328,7 @@ def check_static(path: Path | str) -> list[Problem]:
         *_check_title(shown, nb),
         *_check_parameters(shown, path, cells),
         *_check_stripped(shown, nb),
+        *_check_kernel(shown, nb),
         *_check_secrets(shown, cells),
         *_check_helper_logic(shown, cells),
     ]
@@ -297,6 +337,17 @@ def check_static(path: Path | str) -> list[Problem]:
 # --- execution ------------------------------------------------------------------------------------
 def check_execution(paths: list[Path], base_url: str = "", timeout: int = 900) -> list[Problem]:
     """Run each notebook with papermill; notebooks with a ``BASE_URL`` parameter get the server's URL."""
+    return _with_server(paths, base_url, timeout, store=False)
+
+
+def keep_outputs(paths: list[Path], base_url: str = "", timeout: int = 900) -> list[Problem]:
+    """Refresh the outputs kept in git: run each notebook with its defaults (notebooks with a ``BASE_URL``
+    parameter against one embedded server, or ``base_url``), mark every ``# NBVAL_CHECK_OUTPUT`` cell with
+    nbstripout's ``keep_output`` metadata, store those cells' outputs and strip every other cell."""
+    return _with_server(paths, base_url, timeout, store=True)
+
+
+def _with_server(paths: list[Path], base_url: str, timeout: int, store: bool) -> list[Problem]:
     problems: list[Problem] = []
     runnable = []
     for p in paths:
@@ -309,14 +360,14 @@ def check_execution(paths: list[Path], base_url: str = "", timeout: int = 900) -
         if need_server:
             from kimi_cookbook.server import connect
 
-            with connect(backend="embedded", base_url=base_url) as srv:
-                problems += _execute_all(runnable, Path(tmp), srv.base_url, timeout)
+            with connect(backend="embedded", base_url=base_url, progress=False) as srv:
+                problems += _execute_all(runnable, Path(tmp), srv.base_url, timeout, store)
         else:
-            problems += _execute_all(runnable, Path(tmp), "", timeout)
+            problems += _execute_all(runnable, Path(tmp), "", timeout, store)
     return problems
 
 
-def _execute_all(runnable, out_dir: Path, base_url: str, timeout: int) -> list[Problem]:
+def _execute_all(runnable, out_dir: Path, base_url: str, timeout: int, store: bool = False) -> list[Problem]:
     problems = []
     for path, params in runnable:
         values = {"BASE_URL": base_url} if base_url and "BASE_URL" in params else {}
@@ -325,7 +376,38 @@ def _execute_all(runnable, out_dir: Path, base_url: str, timeout: int) -> list[P
         if result.status != "ok":
             error = "\n    ".join(result.error.splitlines()[-6:])
             problems.append(Problem(str(path), "execute", f"fails under papermill:\n    {error}"))
+        elif store:
+            kept = store_outputs(path, result.output)
+            print(f"  kept the outputs of {kept} cell(s) in {path}", file=sys.stderr)
     return problems
+
+
+def store_outputs(source: Path | str, executed: Path | str) -> int:
+    """Copy the outputs of ``source``'s ``# NBVAL_CHECK_OUTPUT`` cells from ``executed`` (papermill's copy,
+    matched by cell id) into ``source``, marked ``keep_output``; every other cell is stripped. Returns how
+    many cells keep outputs."""
+    import nbformat
+
+    nb = nbformat.read(str(source), as_version=4)
+    ran = {c.get("id"): c for c in nbformat.read(str(executed), as_version=4).cells}
+    kept = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.execution_count = None
+        cell.metadata.pop("keep_output", None)
+        cell.outputs = []
+        if is_checked(cell) and cell.get("id") in ran:
+            cell.metadata["keep_output"] = True
+            cell.outputs = ran[cell.id].get("outputs", [])
+            for out in cell.outputs:
+                if "execution_count" in out:
+                    out["execution_count"] = None
+            kept += 1
+    nb.metadata.pop("widgets", None)
+    nb.metadata.pop("papermill", None)
+    nbformat.write(nb, str(source))
+    return kept
 
 
 # --- README index ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import codecs
 import ctypes
 import os
 import queue
+import re
 import shlex
 import signal
 import subprocess
@@ -193,3 +194,37 @@ def run_streaming(
         name = cmd[2] if len(cmd) > 2 and cmd[1] == "-m" else Path(cmd[0]).name
         raise TimeoutError(f"{name} ran past {timeout:g} s and was stopped; see {log_path}")
     return rc, "".join(chunks)
+
+
+class ProgressEcho:
+    """An ``echo`` for :func:`run_streaming` that shows only a tool's tqdm progress bar (lines holding
+    ``NN%|``), redrawn in place; everything else stays in the log. Call :meth:`close` after the run."""
+
+    def __init__(self, write: Callable[[str], object] | None = None):
+        self._write = write or _stdout_write
+        self._pending = ""
+        self._shown = False
+
+    def __call__(self, piece: str) -> None:
+        self._pending += piece
+        *done, self._pending = re.split(r"[\r\n]", self._pending)
+        bars = [seg for seg in done if _BAR_RE.search(seg)]
+        if bars:
+            self._write("\r" + bars[-1].strip())
+            self._shown = True
+
+    def close(self) -> None:
+        if _BAR_RE.search(self._pending):
+            self._write("\r" + self._pending.strip())
+            self._shown = True
+        if self._shown:
+            self._write("\n")
+        self._pending, self._shown = "", False
+
+
+_BAR_RE = re.compile(r"\d+%\|")
+
+
+def _stdout_write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()

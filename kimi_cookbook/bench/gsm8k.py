@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from kimi_cookbook.bench.parse import parse_gsm8k
 from kimi_cookbook.bench.speed import BenchError, check_base_url, default_client_backend, display_command
-from kimi_cookbook.processes import run_streaming
+from kimi_cookbook.processes import ProgressEcho, run_streaming
 from kimi_cookbook.versions import get as get_version
 
 __all__ = [
@@ -234,7 +234,7 @@ def run_gsm8k_harness(
     parallel: int = 128,
     workdir: str | os.PathLike = ".",
     timeout_s: float | None = 3600,
-    stream: bool = True,
+    stream: bool = False,
     sglang_version: str | None = None,
     model: str | None = None,
 ) -> GSM8KRun:
@@ -251,15 +251,21 @@ def run_gsm8k_harness(
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # few_shot_gsm8k writes tmp_output_gsm8k.txt into its working directory: run it in ``workdir``
+    echo = _echo if stream else ProgressEcho()
     try:
-        rc, text = run_streaming(cmd, env=env, log_path=work / "gsm8k.log", echo=_echo if stream else None,
-                                 timeout=timeout_s, cwd=work)
+        rc, text = run_streaming(cmd, env=env, log_path=work / "gsm8k.log", echo=echo, timeout=timeout_s, cwd=work)
     except TimeoutError as exc:
         raise BenchError(str(exc), work) from exc
+    finally:
+        if not stream:
+            echo.close()
     if rc != 0:
         raise BenchError(f"{harness} exited with {rc}; see {work / 'gsm8k.log'}", work)
+    result = parse_gsm8k(text)
+    if not stream:
+        print("  ".join(f"{k} {v:g}" for k, v in result.items()) + f"\nfull output: {work / 'gsm8k.log'}")
     return GSM8KRun(
-        parse_gsm8k(text),
+        result,
         text,
         harness,
         display_command(cmd),
@@ -276,14 +282,18 @@ def run_gsm8k(
     parallel: int = 128,
     workdir: str | os.PathLike = ".",
     sample_questions: int = 12,
-    stream: bool = True,
+    stream: bool = False,
     sglang_version: str | None = None,
 ) -> GSM8KRun:
     """GSM8K for a server handle: the page's harness on SGLang; on other servers (the embedded one) the same
     few-shot evaluation over the OpenAI API on a local sample (``data_path``, else the shipped sample),
-    because few_shot_gsm8k needs SGLang's native ``/generate`` and ``/get_model_info``."""
+    because few_shot_gsm8k needs SGLang's native ``/generate`` and ``/get_model_info``. There the question
+    count is cut to ``sample_questions`` (and what the file holds) and ``parallel`` to 8; each cut is printed.
+
+    ``workdir`` gets ``gsm8k.json`` (result, method, reason, question count, command), which the demo's
+    summary reads, and the harness's ``gsm8k.log``."""
     if default_client_backend(srv.kind, srv.base_url) == "sglang":
-        return run_gsm8k_harness(
+        run = run_gsm8k_harness(
             srv.base_url,
             num_questions=num_questions,
             data_path=data_path or None,
@@ -293,28 +303,45 @@ def run_gsm8k(
             sglang_version=sglang_version,
             model=srv.model,
         )
+        _save(run, workdir)
+        return run
     path = data_path or gsm8k_sample_path()
     available = sum(1 for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip())
     n = min(num_questions, sample_questions, available)  # 0 or less: run_gsm8k_openai names the limit
+    par = min(parallel, 8)
+    if n != num_questions:
+        print(f"questions: {n} instead of {num_questions} ({Path(path).name} holds {available}; at most "
+              f"{sample_questions} on a non-SGLang server)")
+    if par != parallel:
+        print(f"parallel: {par} instead of {parallel} (at most 8 requests at once on a non-SGLang server)")
     result, text = run_gsm8k_openai(
         srv.base_url,
         srv.model,
         data_path=path,
         num_questions=n,
-        parallel=min(parallel, 8),
+        parallel=par,
     )
-    if stream:
-        print(text, end="")
+    print(text, end="")
     reason = (
         f"{srv.kind} server is not SGLang: few_shot_gsm8k needs SGLang's native /generate and /get_model_info, "
         f"so the same 5-shot prompt, stop strings and answer extraction ran over /v1/completions on {n} local "
         f"question(s) from {Path(path).name}"
     )
-    return GSM8KRun(
+    run = GSM8KRun(
         result,
         text,
         "openai-sample",
-        f"kimi_cookbook.bench.run_gsm8k_openai({n} questions)",
+        f"kimi_cookbook.bench.run_gsm8k_openai({n} questions, parallel {par})",
         reason,
         n,
     )
+    _save(run, workdir)
+    return run
+
+
+def _save(run: GSM8KRun, workdir: str | os.PathLike) -> None:
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    record = {"result": run.result, "method": run.method, "reason": run.reason, "num_questions": run.num_questions,
+              "command": run.command}
+    (work / "gsm8k.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

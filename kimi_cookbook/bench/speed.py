@@ -24,12 +24,12 @@ from urllib.parse import urlsplit
 import pandas as pd
 from tqdm.auto import tqdm
 
-from kimi_cookbook.bench.parse import row_from_record, text_lines
+from kimi_cookbook.bench.parse import BLOCK_TITLE, row_from_record, text_lines
 from kimi_cookbook.bench.results import load_results, new_results_dir, save_results
 from kimi_cookbook.bench.scenarios import CLIENT_BACKENDS, DATASETS, Scenario, scenarios_of
 from kimi_cookbook.net import http_get, normalize_base_url
 from kimi_cookbook.processes import display_command as _render
-from kimi_cookbook.processes import run_streaming
+from kimi_cookbook.processes import ProgressEcho, run_streaming
 from kimi_cookbook.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
 from kimi_cookbook.versions import dataset_problem
 
@@ -190,21 +190,45 @@ def _write_manifest(out: Path, scenarios: list[Scenario], commands: list[list[st
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
+def result_block(text: str) -> str:
+    """The client's printed result block (from its ``== Serving Benchmark Result ==`` line to the closing
+    ``=`` line), the last one in ``text``; ``""`` when there is none."""
+    lines = text_lines(text)
+    starts = [i for i, ln in enumerate(lines) if BLOCK_TITLE in ln]
+    if not starts:
+        return ""
+    block = [lines[starts[-1]]]
+    for ln in lines[starts[-1] + 1:]:
+        block.append(ln.rstrip())
+        if ln.strip() and set(ln.strip()) == {"="}:
+            break
+    return "\n".join(block)
+
+
 def _run_scenario(scenario: Scenario, cmd: list[str], out: Path, *, env: dict, stream: bool, tail_lines: int,
                   timeout_s: float | None) -> tuple[dict, float]:
-    """Run the client for one scenario; return its new JSON record and the wall time. BenchError if it fails."""
+    """Run the client for one scenario; return its new JSON record and the wall time. BenchError if it fails.
+
+    With ``stream`` its whole output is shown as it comes; otherwise only its progress bar, then its result
+    block (the last ``tail_lines`` lines when it printed none) and the log's path."""
     client_jsonl = out / "client.jsonl"
     log = out / f"{scenario.name}.log"
     before = len(_records(client_jsonl))
     print(f"\n[{scenario.name}] $ {display_command(cmd)}", flush=True)
     started = time.perf_counter()
+    echo = _echo if stream else ProgressEcho()
     try:
-        rc, text = run_streaming(cmd, env=env, log_path=log, echo=_echo if stream else None, timeout=timeout_s)
+        rc, text = run_streaming(cmd, env=env, log_path=log, echo=echo, timeout=timeout_s)
     except TimeoutError as exc:
         raise BenchError(f"scenario {scenario.name!r}: {exc}", out) from exc
+    finally:
+        if not stream:
+            echo.close()
     wall = time.perf_counter() - started
     if not stream:
-        print("\n".join(deque((ln for ln in text_lines(text) if ln.strip()), maxlen=tail_lines)), flush=True)
+        shown = result_block(text) if rc == 0 else ""
+        shown = shown or "\n".join(deque((ln for ln in text_lines(text) if ln.strip()), maxlen=tail_lines))
+        print(f"{shown}\nfull output: {log}", flush=True)
     if rc != 0:
         raise BenchError(f"scenario {scenario.name!r}: the client exited with {rc}; see {log}", out)
     records = _records(client_jsonl)
@@ -232,7 +256,7 @@ def run_bench(
     tokenizer: str | None = None,
     dataset_name: str = "random",
     dataset_path: str | None = None,
-    stream: bool = True,
+    stream: bool = False,
     tail_lines: int = 15,
     timeout_s: float | None = None,
     progress: bool = True,
@@ -245,7 +269,7 @@ def run_bench(
     ``failed_requests`` and the values of the client's JSON record, named as its printed block names them --
     see :func:`kimi_cookbook.bench.parse.row_from_record`), ``client.jsonl`` (the client's own records),
     ``<scenario>.log`` (its whole output) and ``manifest.json``. With ``stream`` the client's output is echoed
-    as it comes, else its last ``tail_lines`` lines are shown after each scenario.
+    as it comes; by default only its progress bar, then its result block and the log's path.
 
     A scenario whose client exits non-zero, runs past ``timeout_s``, writes no record or completes no request
     raises :class:`BenchError` after the earlier scenarios were saved; Ctrl-C stops the client and keeps
@@ -367,7 +391,7 @@ def run_speed(
     dataset_path: str = "",
     tokenizer: str = "",
     model: str = "",
-    stream: bool = True,
+    stream: bool = False,
     timeout_s: float | None = None,
     progress: bool = True,
 ) -> tuple[pd.DataFrame, Path]:

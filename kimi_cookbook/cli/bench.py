@@ -48,7 +48,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             bench.run_speed(
                 srv, scenarios, results_dir=results, client_backend=args.client_backend,
                 dataset_name=args.dataset_name, dataset_path=args.dataset_path or "", tokenizer=args.tokenizer or "",
-                model=args.model or "", stream=not args.quiet, timeout_s=args.timeout,
+                model=args.model or "", stream=args.live, timeout_s=args.timeout,
             )
         except bench.BenchError as exc:
             print(f"kimi-cookbook bench: {exc}", file=sys.stderr)
@@ -99,7 +99,9 @@ def register(sub) -> None:
     p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: the server's)")
     p.add_argument("--results", help="results folder (default: $KIMI_COOKBOOK_RUNS or runs, /bench-TIMESTAMP)")
     p.add_argument("--timeout", type=float, help="seconds per scenario before the client is stopped")
-    p.add_argument("--quiet", action="store_true", help="show the client's last lines instead of its whole output")
+    p.add_argument("--live", action="store_true", help="show the client's whole output as it comes (default: its "
+                   "progress bar and result block; the whole output is in each scenario's log)")
+    p.add_argument("--quiet", action="store_true", help="the default (kept for scripts that pass it)")
     p.set_defaults(func=_cmd_bench)
 
     c = sub.add_parser("compare", help="put a bench results folder beside the page's MI300X results (ratios), "

@@ -7,7 +7,15 @@ import difflib
 import sys
 from pathlib import Path
 
-from kimi_cookbook.checks import INDEX_END, INDEX_START, check_execution, check_static, render_index, update_index
+from kimi_cookbook.checks import (
+    INDEX_END,
+    INDEX_START,
+    check_execution,
+    check_static,
+    keep_outputs,
+    render_index,
+    update_index,
+)
 from kimi_cookbook.demo import run_demo
 from kimi_cookbook.runner import REPO_ROOT, list_notebooks
 
@@ -31,6 +39,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
     what = "static checks" if args.no_execute else "static checks and execution"
     print(f"check-notebook: {len(paths) - bad}/{len(paths)} notebook(s) pass ({what}); {len(problems)} problem(s)",
           file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _cmd_keep_outputs(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.paths] or list_notebooks()
+    for p in paths:
+        if not p.is_file():
+            raise ValueError(f"{p}: no such notebook")
+    problems = keep_outputs(paths, base_url=args.base_url, timeout=args.timeout)
+    for pr in problems:
+        print(pr)
+    print(f"keep-outputs: {len(paths) - len({pr.path for pr in problems})}/{len(paths)} notebook(s) refreshed; "
+          "review `git diff` before committing", file=sys.stderr)
     return 1 if problems else 0
 
 
@@ -66,7 +87,8 @@ def register(sub) -> None:
         "check-notebook",
         help="check notebooks the way a reviewer would",
         description="Check cookbook notebooks: file name, title and intro, a tagged parameters cell of plain "
-        "literals, outputs stripped, no hard-coded secrets, no helper logic pasted in, and that each runs "
+        "literals, outputs stripped except the `# NBVAL_CHECK_OUTPUT` cells' (kept, for nbval), one kernelspec, "
+        "no hard-coded secrets, no helper logic pasted in, and that each runs "
         "under papermill against the embedded server. One line per problem; exit status 1 if any.",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="notebooks (default: every notebooks/NN_*.ipynb)")
@@ -74,6 +96,19 @@ def register(sub) -> None:
     p.add_argument("--base-url", default="", help="attach to this running server instead of the embedded one")
     p.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds (default 900)")
     p.set_defaults(func=_cmd_check)
+
+    k = sub.add_parser(
+        "keep-outputs",
+        help="refresh the outputs kept in git (cells starting with # NBVAL_CHECK_OUTPUT)",
+        description="Run each notebook with its defaults (against the embedded server when it has a BASE_URL "
+        "parameter) and store the outputs of its `# NBVAL_CHECK_OUTPUT` cells in the notebook, marked with "
+        "nbstripout's keep_output metadata; every other cell is stripped. The tests re-run the notebooks with "
+        "nbval and fail when a kept output no longer matches.",
+    )
+    k.add_argument("paths", nargs="*", metavar="PATH", help="notebooks (default: every notebooks/NN_*.ipynb)")
+    k.add_argument("--base-url", default="", help="run against this server instead of the embedded one")
+    k.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds (default 900)")
+    k.set_defaults(func=_cmd_keep_outputs)
 
     q = sub.add_parser(
         "index",
