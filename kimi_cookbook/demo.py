@@ -35,6 +35,8 @@ def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[s
     print(f"running {len(notebooks)} notebooks into {run_dir}/", flush=True)
     # benchmark notebooks put their result folders under $KIMI_COOKBOOK_RUNS: keep them in this run's folder
     os.environ.setdefault("KIMI_COOKBOOK_RUNS", str((run_dir / "results").resolve()))
+    if not base_url:
+        print("starting the embedded server (llama.cpp, tiny local model on CPU)", flush=True)
     with connect("embedded", base_url=base_url) as srv:
         if srv.command:
             print(f"$ {srv.command}")
@@ -47,5 +49,6 @@ def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[s
     for r in failed:
         print(f"\n{r.name} failed:\n{r.error}")
     print(f"\n{len(results) - len(failed)}/{len(results)} notebooks ok in {time.perf_counter() - started:.0f} s; "
-          f"executed copies and summary in {run_dir}/")
+          f"executed copies in {run_dir}/")
+    print(f"what the run measured, beside the page's numbers: {run_dir / 'summary.md'} (and summary.html)")
     return 1 if failed else 0

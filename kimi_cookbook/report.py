@@ -10,6 +10,7 @@ Every number shown is read from those files, the page's reference or the capacit
 
 from __future__ import annotations
 
+import ast
 import html
 import json
 import os
@@ -86,9 +87,10 @@ def benchmark_table(run: pd.DataFrame, reference: pd.DataFrame | None = None) ->
             rows.append({
                 "concurrency": c,
                 "metric": label,
-                f"page ({ref['hardware']}, TP {ref['tp']}, {int(ref['num_prompts'])} prompts)": ref[metric],
+                f"page ({ref['hardware']}, TP {ref['tp']})": ref[metric],
                 "this run": None if value is None or pd.isna(value) else round(float(value), 2),
-                "this run's scenario": "" if mine is None else f"{mine['name']} ({int(mine['num_prompts'])} prompts)",
+                "prompts (page / this run)": f"{int(ref['num_prompts'])} / "
+                                             + ("-" if mine is None else str(int(mine["num_prompts"]))),
             })
     return pd.DataFrame(rows)
 
@@ -120,9 +122,9 @@ def _notebook_defaults(name: str, fallback: dict[str, Any]) -> dict[str, Any]:
 
     try:
         found = notebook_parameters(next(NOTEBOOK_DIR.glob(f"{name}*.ipynb")))
+        return {k: ast.literal_eval(found[k]) if k in found else v for k, v in fallback.items()}
     except Exception:  # notebook renamed or unreadable: the documented defaults
         return dict(fallback)
-    return {k: found.get(k, v) for k, v in fallback.items()}
 
 
 def capacity_headline(hardware: str | None = None, tp: int | None = None, context: int | None = None) -> str:
@@ -195,8 +197,9 @@ def sections(run_dir: str | os.PathLike) -> tuple[list[str], str]:
                  f"`{found.manifest.get('backend')}`, dataset `{found.manifest.get('dataset_name')}`.")
         caveat = ("" if _comparable(found.manifest) else
                   " This run served the tiny embedded model on CPU: it shows the benchmark path works end to end; "
-                  "its numbers say nothing about Kimi-Linear's speed. Run the demo with `--base-url` of an SGLang "
-                  "server to measure it.")
+                  "its numbers say nothing about Kimi-Linear's speed. To measure it, run `kimi-cookbook bench "
+                  "--base-url URL --preset page` against SGLang serving the model (or notebook 05 with "
+                  "`PRESET = \"page\"`).")
         md += [where + caveat, ""] + _md_table(table)
         parts.append(f"<p>{html.escape(where + caveat)}</p>" + table.to_html(index=False, na_rep=""))
 

@@ -49,6 +49,9 @@ def execute_notebook(path: Path | str, output: Path | str, parameters: dict | No
         papermill.execute_notebook(
             str(path), str(output), parameters=params, kernel_name="python3", cwd=str(path.parent),
             progress_bar=progress, execution_timeout=timeout, log_output=False,
+            # the kernel's own log (e.g. ipykernel's "running over TCP without encryption" warning on every
+            # start) is not the notebook's output; errors still show
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except Exception as exc:  # papermill's PapermillExecutionError carries the cell's error
         lines = str(exc).strip().splitlines()
@@ -68,7 +71,8 @@ def run_notebooks(paths: list[Path], run_dir: Path | str, parameters: dict | Non
     for path in bar:
         bar.set_postfix_str(path.stem)
         results.append(execute_notebook(path, run_dir / path.name, parameters, timeout))
-        write_summary(results, run_dir)
+        write_summary(results, run_dir, report=False)  # an interrupted run keeps what finished
+    write_summary(results, run_dir)
     return results
 
 
@@ -79,7 +83,9 @@ def format_table(results: list[NotebookResult]) -> str:
     return "\n".join(lines)
 
 
-def write_summary(results: list[NotebookResult], run_dir: Path) -> None:
+def write_summary(results: list[NotebookResult], run_dir: Path, report: bool = True) -> None:
+    """``summary.md`` and ``summary.html``: each notebook (linked to its executed copy) with its status, then
+    (``report``) what the run measured beside the page's numbers (:func:`kimi_cookbook.report.sections`)."""
     ok = sum(r.status == "ok" for r in results)
     md = [f"# Cookbook run: {ok}/{len(results)} notebooks passed", "", "| notebook | status | seconds |",
           "|---|---|---|"]
@@ -87,12 +93,20 @@ def write_summary(results: list[NotebookResult], run_dir: Path) -> None:
     for r in results:
         if r.error:
             md += ["", f"## {r.name} failed", "", "```", r.error, "```"]
-    (run_dir / "summary.md").write_text("\n".join(md) + "\n")
+    results_md, results_html = ([], "")
+    if report:
+        from kimi_cookbook.report import sections
+
+        results_md, results_html = sections(run_dir)
+    (run_dir / "summary.md").write_text("\n".join(md + results_md) + "\n")
     rows = "".join(
         f"<tr><td><a href='{html.escape(r.output.name)}'>{html.escape(r.name)}</a></td>"
         f"<td>{r.status}</td><td>{r.seconds:.1f}</td></tr>" for r in results
     )
+    errors = "".join(f"<h2>{html.escape(r.name)} failed</h2><pre>{html.escape(r.error)}</pre>"
+                     for r in results if r.error)
     (run_dir / "summary.html").write_text(
+        f"<!doctype html><meta charset='utf-8'><title>Cookbook run</title>"
         f"<h1>Cookbook run: {ok}/{len(results)} passed</h1><table border=1><tr><th>notebook</th>"
-        f"<th>status</th><th>seconds</th></tr>{rows}</table>\n"
+        f"<th>status</th><th>seconds</th></tr>{rows}</table>{errors}\n{results_html}\n"
     )

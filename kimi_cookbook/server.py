@@ -289,6 +289,8 @@ def wait_ready(
                 )
             bar.n = min(round(elapsed), bar.total)
             last = _tail(log_path, 1) if log_path else ""
+            if last.startswith("$ "):  # the launch command heading the log: printed by the caller, not here
+                last = ""
             bar.set_postfix_str((last or state)[-80:], refresh=True)
             time.sleep(min(0.5 if elapsed < 30 else 2.0, max(0.02, timeout_s - elapsed)))
 

@@ -30,6 +30,7 @@ from kimi_cookbook.capacity.plan import (
     format_plan,
     hardware_table,
     plan,
+    request_memory_table,
 )
 from kimi_cookbook.capacity.plots import context_grid, plot_max_concurrency, plot_memory_per_request
 from kimi_cookbook.capacity.roofline import decode_step, expected_distinct_experts, page_roofline
@@ -82,6 +83,7 @@ __all__ = [
     "page_roofline",
     "parameter_counts",
     "plan",
+    "request_memory_table",
     "plot_max_concurrency",
     "plot_memory_per_request",
     "sglang_reserved_bytes",

@@ -371,3 +371,22 @@ def decoding_speedup(hardware: str = "mi300x", tp: int = 4, contexts=(4096, 1310
             row["max_batch_throughput_speedup"] = math.inf
         rows.append(row)
     return rows
+
+
+def request_memory_table(contexts, *, config=None, kv_dtype: str = DEFAULT_KV_DTYPE,
+                         state_dtype: str = DEFAULT_STATE_DTYPE, conv_dtype: str = DEFAULT_CONV_DTYPE,
+                         state_slots: int = DEFAULT_STATE_SLOTS) -> list[dict[str, Any]]:
+    """Memory one request holds (one copy, tp-independent) at each context: the hybrid's MLA cache plus its
+    KDA state, the full-MLA counterfactual's cache, and full / hybrid (above 1: the hybrid needs less)."""
+    cfg = as_config(config)
+    kv = mla_kv_bytes_per_token(cfg, canonical_dtype(kv_dtype))
+    full = full_mla_kv_bytes_per_token(cfg, canonical_dtype(kv_dtype))
+    state = state_slots * kda_state_bytes_per_sequence(cfg, canonical_dtype(state_dtype),
+                                                       canonical_dtype(conv_dtype), 1)["total"]
+    rows = []
+    for c in sorted({int(c) for c in contexts}):
+        check_context(cfg, c)
+        hybrid = c * kv + state
+        rows.append({"context": c, "hybrid_MB": round(hybrid / 1e6, 1), "full_mla_MB": round(c * full / 1e6, 1),
+                     "full_mla_over_hybrid": round(c * full / hybrid, 2)})
+    return rows
