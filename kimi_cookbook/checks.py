@@ -159,7 +159,7 @@ def _papermill_names(path: Path, tree: ast.Module, cell: int) -> list[Problem]:
     except Exception as exc:
         return [Problem(str(path), "parameters", f"papermill cannot read the parameters cell: {exc}", cell)]
     return [Problem(str(path), "parameters", f"papermill cannot parse the line assigning {name} (keep one "
-                    "`NAME = literal  # comment` per line; avoid '=' and ':' in the comment)", cell)
+                    "`NAME = literal  # comment` per line; avoid '=' in the comment)", cell)
             for name in assigned if name not in seen]
 
 

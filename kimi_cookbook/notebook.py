@@ -1,4 +1,4 @@
-"""Notebook-side helpers: clean-up that also runs when a cell fails."""
+"""Notebook-side helpers: one way to start or attach to a server, and clean-up that also runs when a cell fails."""
 
 from __future__ import annotations
 
@@ -27,3 +27,18 @@ def stop_server_if_a_cell_fails(server) -> bool:
 
     ip.events.register("post_run_cell", _after_cell)
     return True
+
+
+def start_server(backend: str = "embedded", base_url: str = "", **kw):
+    """The notebooks' one way to get a server: launch ``backend`` or attach to ``base_url``
+    (:func:`kimi_cookbook.server.connect`, same keywords), print the equivalent terminal command (or what it
+    attached to) and where it is ready, and stop it if a later cell fails. End the notebook with
+    ``server.stop()`` (an attached server is left running)."""
+    from kimi_cookbook.server import connect
+
+    server = connect(backend, base_url=base_url, **kw)
+    stop_server_if_a_cell_fails(server)
+    print("$", server.command or f"(attached to {server.base_url})")
+    log = f"; log: {server.log_path}" if server.log_path else ""
+    print(f"{server.kind} server ready at {server.base_url}, model {server.model!r}{log}")
+    return server

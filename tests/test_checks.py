@@ -15,6 +15,7 @@ import pytest
 from kimi_cookbook.checks import (
     INDEX_END,
     INDEX_START,
+    KERNELSPEC,
     check_execution,
     check_static,
     first_sentence,
@@ -37,7 +38,7 @@ def good_notebook(tmp_path, cells=None, name="01_good.ipynb"):
         nbformat.v4.new_code_cell('X = 1  # a number\nNAME = "a"', metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell("print(X, NAME)"),
     ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     path = tmp_path / name
     nbformat.write(nb, path)
     return path
@@ -49,12 +50,13 @@ def checks_found(problems):
 
 def test_bad_fixture_trips_every_static_check():
     problems = check_static(BAD)
-    assert checks_found(problems) == {"name", "title", "parameters", "stripped", "secret", "helper-logic"}
+    assert checks_found(problems) == {"name", "title", "parameters", "stripped", "kernel", "secret", "helper-logic"}
     text = "\n".join(map(str, problems))
     assert "first cell must be markdown starting with '# '" in text
     assert "line 2: the parameters cell may only assign plain literals" in text
     assert "cells [3] have outputs" in text and "cells [3] have execution counts" in text
     assert "stores widget state" in text
+    assert "kernelspec is {'display_name': 'Python 3'," in text
     assert "hard-coded Hugging Face token" in text and "hard-coded OpenAI-style API key" in text
     assert "password is set to a literal string" in text and "api_key is set to a literal string" in text
     assert "function 'summarize' is defined in the notebook (7 lines" in text
@@ -98,7 +100,7 @@ def test_clean_notebook_passes_and_cli_exits_zero(tmp_path, capsys):
 def test_what_is_allowed(tmp_path):
     cells = [
         nbformat.v4.new_markdown_cell("# T\n\nIntro."),
-        nbformat.v4.new_code_cell('BACKEND = "embedded"\nSIZES = [1, 2]\nRATE: float = 0.5',
+        nbformat.v4.new_code_cell('BACKEND = "embedded"  # page: mi300x, or: h100\nSIZES = [1, 2]\nRATE: float = 0.5',
                                   metadata={"tags": ["parameters"]}),
         # placeholder keys local servers accept, env lookups, short helpers, magics, tokenizer paths
         nbformat.v4.new_code_cell('import os\nclient_args = dict(api_key="EMPTY")\n'
@@ -122,6 +124,45 @@ def test_papermill_unparsable_parameter_line_is_found(tmp_path):
     problems = check_static(good_notebook(tmp_path, cells))
     assert [p.check for p in problems] == ["parameters"]
     assert "papermill cannot parse the line assigning HARDWARE" in problems[0].message
+    assert "avoid '=' in the comment" in problems[0].message
+
+
+def test_kept_outputs_follow_the_nbval_rule(tmp_path):
+    """Outputs only where nbval compares them: `# NBVAL_CHECK_OUTPUT` cells with keep_output, and there present."""
+    printed = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    cells = [
+        nbformat.v4.new_markdown_cell("# T\n\nIntro."),
+        nbformat.v4.new_code_cell("X = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(X)", metadata={"keep_output": True}, outputs=printed),
+        nbformat.v4.new_code_cell("print(X)", metadata={"keep_output": True}, outputs=printed),  # 3: not checked
+        nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(X)"),  # 4: not kept
+        nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(X)", metadata={"keep_output": True}),  # 5: empty
+        nbformat.v4.new_code_cell("print(X)", outputs=printed),  # 6: a loose output
+    ]
+    text = "\n".join(map(str, check_static(good_notebook(tmp_path, cells))))
+    assert "cells [3] keep their outputs (keep_output) but do not start with `# NBVAL_CHECK_OUTPUT`" in text
+    assert "cells [4] start with `# NBVAL_CHECK_OUTPUT` but lack keep_output metadata" in text
+    assert "cells [5] start with `# NBVAL_CHECK_OUTPUT` but hold no committed output" in text
+    assert "cells [6] have outputs" in text
+    assert "cells [2]" not in text
+    assert check_static(good_notebook(tmp_path, cells[:3])) == []  # a kept, checked output is fine
+
+
+def test_keep_outputs_stores_only_checked_cells(tmp_path, capsys):
+    cells = [
+        nbformat.v4.new_markdown_cell("# T\n\nIntro."),
+        nbformat.v4.new_code_cell("X = 2", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint('kept', X)"),
+        nbformat.v4.new_code_cell("print('stripped', X)"),
+    ]
+    path = good_notebook(tmp_path, cells)
+    assert main(["keep-outputs", str(path)]) == 0
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[2].metadata["keep_output"] is True
+    assert nb.cells[2].outputs[0]["text"] == "kept 2\n" and nb.cells[2].execution_count is None
+    assert nb.cells[3].outputs == [] and "keep_output" not in nb.cells[3].metadata
+    assert check_static(path) == []
+    assert "1/1 notebook(s) refreshed" in capsys.readouterr().err
 
 
 def test_more_problem_kinds(tmp_path):

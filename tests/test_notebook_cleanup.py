@@ -7,10 +7,9 @@ from nbclient import NotebookClient
 def test_failing_cell_stops_the_launched_server(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell(
-            "from kimi_cookbook.notebook import stop_server_if_a_cell_fails\n"
-            "from kimi_cookbook.server import connect\n"
-            f"server = connect('embedded', progress=False, log_path={str(tmp_path / 'srv.log')!r})\n"
-            "print(stop_server_if_a_cell_fails(server), server.running)"
+            "from kimi_cookbook.notebook import start_server\n"
+            f"server = start_server('embedded', progress=False, log_path={str(tmp_path / 'srv.log')!r})\n"
+            "print(server.running)"
         ),
         nbformat.v4.new_code_cell("raise RuntimeError('a cell fails')"),
         nbformat.v4.new_code_cell("print('after failure running:', server.running, server.process.poll() is not None)"),
@@ -18,7 +17,8 @@ def test_failing_cell_stops_the_launched_server(tmp_path):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute()
     out = ["".join(o.get("text", "") for o in c.outputs if o.get("output_type") == "stream") for c in nb.cells]
-    assert out[0].strip() == "True True"
+    assert out[0].startswith("$ ") and "llama_cpp.server" in out[0]  # the terminal equivalent, then readiness
+    assert "embedded server ready at http://127.0.0.1:" in out[0] and out[0].strip().endswith("True")
     assert "stopping the embedded server" in out[1]
     assert out[2].strip() == "after failure running: False True"
 

@@ -250,6 +250,7 @@ def run_gsm8k_harness(
     work.mkdir(parents=True, exist_ok=True)
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    print("$", display_command(cmd), flush=True)
     # few_shot_gsm8k writes tmp_output_gsm8k.txt into its working directory: run it in ``workdir``
     echo = _echo if stream else ProgressEcho()
     try:
@@ -309,6 +310,8 @@ def run_gsm8k(
     available = sum(1 for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip())
     n = min(num_questions, sample_questions, available)  # 0 or less: run_gsm8k_openai names the limit
     par = min(parallel, 8)
+    print(f"the {srv.kind} server is not SGLang, so SGLang's GSM8K harness cannot run here; the same 5-shot "
+          "evaluation runs over /v1/completions on a local sample instead (a check of the path, not a score)")
     if n != num_questions:
         print(f"questions: {n} instead of {num_questions} ({Path(path).name} holds {available}; at most "
               f"{sample_questions} on a non-SGLang server)")
