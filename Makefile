@@ -1,7 +1,7 @@
 # The two commands (see README.md) are `make demo` and `make test`. Both set up .venv first (idempotent), at the
 # versions of constraints.txt. `make help` lists every target.
 .DEFAULT_GOAL := help
-.PHONY: help demo test lab lint lock clean
+.PHONY: help demo test lab lint lock clean binder
 
 VENV_PY := .venv/bin/python
 # the interpreter for lint/lock: .venv's when there is one, else the active one (any venv or conda env)
@@ -37,3 +37,6 @@ lock:  ## re-resolve constraints.txt from pyproject.toml with what PyPI has now 
 
 clean:  ## list runs/, build leftovers and the cookbook's cache; CONFIRM=1 deletes them (.venv is kept)
 	@bash scripts/clean.sh $(if $(filter 1,$(CONFIRM)),--delete)
+
+binder:  ## print this repository's Binder link, derived from its GitHub remote
+	@bash scripts/binder-url.sh

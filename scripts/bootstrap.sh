@@ -35,6 +35,8 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c co
 extras=embedded,bench
 [ "$want_test" = 1 ] && extras=dev
 step "the cookbook with [$extras] at the versions of constraints.txt (compiles llama.cpp once, then pip caches it)"
+echo "    the first run compiles llama.cpp from source: about 4 minutes on 2 cores, with no output meanwhile;"
+echo "    later runs reuse pip's cache and take seconds"
 "${PIP[@]}" -e ".[$extras]"
 
 step "SGLang's benchmark client (sglang without its GPU dependencies)"

@@ -273,3 +273,28 @@ def test_pre_commit_runs_from_any_venv(tmp_path):
     for hook in ("trim trailing whitespace", "files end in one newline", "no large files added", "YAML parses",
                  "strip notebook outputs", "ruff", "kimi-cookbook check-notebook", "README notebook index"):
         assert re.search(rf"^{re.escape(hook)}.*Passed$", proc.stdout, re.M), proc.stdout[-4000:]
+
+
+# --- README's Binder link -----------------------------------------------------------------------------
+def test_binder_url_comes_from_the_github_remote(tmp_path):
+    """`make binder`: the link from the repository's own remote, never a placeholder or a credential."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "scripts" / "binder-url.sh", repo / "scripts")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+
+    def run(*remote):
+        if remote:
+            subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", *remote], check=True)
+        return subprocess.run(["bash", "scripts/binder-url.sh"], cwd=repo, capture_output=True, text=True)
+
+    none = run()
+    assert none.returncode == 1 and "no git remote 'origin'" in none.stderr
+    found = run("https://someone:s3cret@github.com/acme/kimi-cookbook.git")
+    assert found.stdout == ("https://mybinder.org/v2/gh/acme/kimi-cookbook/HEAD"
+                            "?urlpath=lab/tree/notebooks/02_command_selector.ipynb\n")
+    assert "s3cret" not in found.stdout + found.stderr
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "OWNER" not in readme and "make binder" in readme
