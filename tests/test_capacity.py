@@ -222,7 +222,8 @@ def _run_notebook(tmp_path, name, parameters):
     pm.execute_notebook(str(NOTEBOOK), str(out), parameters=parameters, kernel_name="python3",
                         cwd=str(tmp_path), progress_bar=False)
     nb = nbformat.read(str(out), as_version=4)
-    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outs)
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
                  for o in c.get("outputs", []))
     return text, images
@@ -235,6 +236,9 @@ def test_notebook_defaults(tmp_path):
     assert "layers 27: MLA [4, 8, 12, 16, 20, 24, 27], KDA 20" in text
     assert "0.058" in text and "0.17" in text and "0.165" in text  # the page's three runs vs the floor
     assert images == 2
+    # section 3: the hybrid's saving computed, not typed (3.70x at 131,072 tokens, 1.67x at 4,096)
+    assert "the hybrid needs less memory per request from 1,885 tokens" in text
+    assert "3.70" in text and "1.67" in text and "3.9x" not in "".join(NOTEBOOK.read_text())
     # section 7: SGLang's own pools for the page's launch and a row per selector GPU
     from kimi_cookbook.sglang_memory import pools_table, predict_for_gpu
 
@@ -251,6 +255,10 @@ def test_notebook_other_parameters(tmp_path):
     assert "2 x H200" in text and "8,192 tokens" in text
     assert "at 8,192 tokens per request" in text
     assert images == 2
+    # sections 3 and 6 follow the parameters (nothing typed for 4 x MI300X)
+    assert "on 2 x h200: per step the MLA cache is" in text and "$ kimi-cookbook plan --hardware h200 --tp 2" in text
+    speed = {r["context"]: r for r in capacity.decoding_speedup("h200", 2, (4096, 8192, 1048576))}
+    assert f"{speed[8192]['batch1_speedup']:.2f}" in text
     from kimi_cookbook.sglang_memory import pools_table
 
     row = pools_table([("h200", 2)], sglang_version="0.5.16")[0]  # SGLANG_VERSION's rules for the chosen setup
