@@ -23,7 +23,9 @@ say about themselves (title = first markdown heading, description = first senten
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
+import os
 import re
 import sys
 import tempfile
@@ -356,7 +358,7 @@ def _with_server(paths: list[Path], base_url: str, timeout: int, store: bool) ->
         except Exception as exc:  # unreadable notebook: already reported by the static checks
             problems.append(Problem(str(p), "execute", f"papermill cannot inspect it: {exc}"))
     need_server = any("BASE_URL" in params for _, params in runnable)
-    with tempfile.TemporaryDirectory(prefix="check-notebook-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="check-notebook-") as tmp, _results_in(Path(tmp) / "runs"):
         if need_server:
             from kimi_cookbook.server import connect
 
@@ -365,6 +367,20 @@ def _with_server(paths: list[Path], base_url: str, timeout: int, store: bool) ->
         else:
             problems += _execute_all(runnable, Path(tmp), "", timeout, store)
     return problems
+
+
+@contextlib.contextmanager
+def _results_in(folder: Path):
+    """Benchmark notebooks write result folders under $KIMI_COOKBOOK_RUNS (default: runs/ beside the notebook);
+    a check keeps them out of the tree unless the caller chose a place."""
+    if os.environ.get("KIMI_COOKBOOK_RUNS"):
+        yield
+        return
+    os.environ["KIMI_COOKBOOK_RUNS"] = str(folder)
+    try:
+        yield
+    finally:
+        os.environ.pop("KIMI_COOKBOOK_RUNS", None)
 
 
 def _execute_all(runnable, out_dir: Path, base_url: str, timeout: int, store: bool = False) -> list[Problem]:

@@ -57,11 +57,11 @@ def committed_copy(name, params, folder):
     """The notebook as committed (its kept outputs included), with papermill's parameters cell injected when
     ``params`` is not empty (the session server's BASE_URL), written into ``folder``. Cells with kept outputs get
     an execution count (git holds none), or nbval would take them for never run."""
-    from papermill.parameterize import parameterize_notebook
-
     nb = nbformat.read(NOTEBOOKS[name], as_version=4)
-    if params:
-        nb = parameterize_notebook(nb, params)
+    if params:  # as papermill does: a cell after the parameters cell overrides them
+        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+        source = "\n".join(f"{k} = {v!r}" for k, v in params.items())
+        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]}))
     for i, cell in enumerate(nb.cells, 1):
         if cell.get("outputs"):  # nbstripout clears counts; nbval skips a cell it believes was never run
             cell.execution_count = i
