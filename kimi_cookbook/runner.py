@@ -50,8 +50,9 @@ def execute_notebook(path: Path | str, output: Path | str, parameters: dict | No
             str(path), str(output), parameters=params, kernel_name="python3", cwd=str(path.parent),
             progress_bar=progress, execution_timeout=timeout, log_output=False,
             # the kernel's own log (e.g. ipykernel's "running over TCP without encryption" warning on every
-            # start) is not the notebook's output; errors still show
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            # start, "KeyboardInterrupt caught" at shutdown) is not the notebook's output; a dead kernel still
+            # fails the run
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except Exception as exc:  # papermill's PapermillExecutionError carries the cell's error
         lines = str(exc).strip().splitlines()
