@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -740,6 +741,7 @@ def _outputs(path):
         for o in cell.get("outputs", []):
             if o.get("output_type") == "stream":
                 texts.append(o["text"])
+            texts.append(o.get("data", {}).get("text/plain", ""))  # tables render as HTML DataFrames
             images += "image/png" in o.get("data", {})
             assert o.get("output_type") != "error", o
     return "".join(texts), images
@@ -756,6 +758,10 @@ def test_speed_notebook_on_embedded_server(embedded_server, tmp_path):
     text, images = _outputs(tmp_path / "05.ipynb")
     assert "python3 -m sglang.bench_serving --backend sglang-oai" in text  # the terminal equivalent
     assert "low-c1" in text and "176.86" in text  # the page's reference table
+    # quiet by default: the progress bar and result block, the log's path; no argument dump, no ratio for a toy run
+    assert "Serving Benchmark Result" in text and "full output: " in text and "Namespace(" not in text
+    assert "Not comparable: the 'tiny' preset against 'kimi-cookbook-tiny'" in text
+    assert re.search(r"\bmetric\s+reference\s+run\s*\n", text)  # the side-by-side table has no ratio column
     assert images == 1  # throughput / TPOT / TTFT vs concurrency (the embedded server has no metrics to plot)
     assert "No server metrics for this run: GET " in text and "/metrics answered 404: this server has no" in text
     df = bench.load_results(results)
