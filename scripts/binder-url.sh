@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Print this repository's Binder link, derived from its GitHub remote (default: origin), so README needs no
 # owner filled in. Binder builds the repository's binder/ folder and opens notebook 02.
-#   scripts/binder-url.sh [REMOTE]        (make binder-url)
+#   scripts/binder-url.sh [REMOTE]        (make binder)
 # Exit 1 with one line when there is no GitHub remote. The remote URL itself is never printed (it may hold a token).
 set -euo pipefail
 cd "$(dirname "$0")/.."
