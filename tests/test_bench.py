@@ -627,10 +627,10 @@ def test_failed_scenario_keeps_finished_ones(settings, tmp_path):
 
 
 def test_cli_interrupted_run_keeps_first_scenario(embedded_server, tmp_path):
+    import os
     import signal
     import subprocess
     import sys
-    import time
 
     out = tmp_path / "run"
     cmd = [
@@ -649,18 +649,24 @@ def test_cli_interrupted_run_keeps_first_scenario(embedded_server, tmp_path):
         "--quiet",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    frozen = False
     try:
-        deadline = time.monotonic() + 240
-        second_log = out / "tiny-c4.log"
-        # The second scenario's log is opened after the first one's results were saved (both files), and it
-        # is non-empty once its client runs: Ctrl-C then lands while the second scenario runs.
-        while not (second_log.exists() and second_log.stat().st_size > 0):
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "second scenario did not start"
-            time.sleep(0.1)
+        # "[tiny-c4] $ ..." is printed after tiny-c1's row was saved and before tiny-c4's client starts. The
+        # server is then frozen (SIGSTOP), so tiny-c4 cannot finish whatever the timing: Ctrl-C lands while it runs.
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("[tiny-c4] $"):
+                break
+        else:
+            raise AssertionError("the second scenario did not start: " + "".join(seen))
+        os.killpg(embedded_server.pid, signal.SIGSTOP)
+        frozen = True
         proc.send_signal(signal.SIGINT)  # Ctrl-C while the second scenario's client runs
         output, _ = proc.communicate(timeout=60)
     finally:
+        if frozen:
+            os.killpg(embedded_server.pid, signal.SIGCONT)
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, output
