@@ -37,6 +37,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_TP = 8
+"""The largest tensor-parallel size anywhere in the cookbook: the GPUs of one node (the command, the plan)."""
+
 
 @dataclass(frozen=True)
 class GPU:

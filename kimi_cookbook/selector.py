@@ -19,7 +19,8 @@ from pathlib import Path
 
 from kimi_cookbook import MODEL_ID
 from kimi_cookbook.capacity import load_model_config, weight_bytes
-from kimi_cookbook.hardware import GPUS, PAGE_HARDWARE, get_gpu
+from kimi_cookbook.hardware import GPUS, MAX_TP, PAGE_HARDWARE, get_gpu
+from kimi_cookbook.net import redact
 from kimi_cookbook.versions import launch_extra_args
 
 # --- the page's option groups, ids, titles and labels (its generator's ``const options``) ----------
@@ -87,7 +88,11 @@ REASONING_ERROR = (
 
 TOOL_CALL_PARSERS = ("kimi_k2",)
 REASONING_PARSERS = ("kimi_k2",)
-MAX_TP = 8  # GPUs in one node; the model's heads (from its config) must also divide evenly over tp
+# flags build_launch_spec sets from its typed knobs; extra_args may not override them
+_TYPED_FLAGS = {"--model-path", "--model", "--tokenizer-path", "--tp", "--tp-size", "--tensor-parallel-size",
+                "--trust-remote-code", "--tool-call-parser", "--reasoning-parser", "--host", "--port",
+                "--context-length", "--mem-fraction-static"}
+_SECRET_FLAG = re.compile(r"(api|admin)[-_]?key|(^|-)token($|-)|secret|password|passwd", re.IGNORECASE)
 _EXTRA_ARG = re.compile(r"--[A-Za-z0-9][A-Za-z0-9-]*(=[^\n\x00]*)?")
 
 
@@ -190,6 +195,8 @@ def _text(name: str, value) -> str:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
     if "\n" in value or "\x00" in value:
         raise ValueError(f"{name} must be a single line")
+    if value.startswith("-"):
+        raise ValueError(f"{name} {value!r} starts with '-': it would read as another option (a missing value?)")
     return value
 
 
@@ -291,9 +298,17 @@ def build_launch_spec(
     extras = list(launch_extra_args(gpu.id, sglang_version))  # flags this GPU needs on that SGLang version
     for i in range(0, len(extras), 2):
         options.append((extras[i], extras[i + 1] if i + 1 < len(extras) else None))
+    typed = {flag for flag, _ in options} | _TYPED_FLAGS
     for arg in extra_args:
         if not isinstance(arg, str) or not _EXTRA_ARG.fullmatch(arg):
-            raise ValueError(f"extra_args items must look like '--flag' or '--flag=value', got {arg!r}")
+            raise ValueError(f"extra_args items must look like '--flag' or '--flag=value', got {redact(repr(arg))}")
+        flag = arg.split("=", 1)[0]
+        if _SECRET_FLAG.search(flag):
+            raise ValueError(f"extra_args must not carry a secret ({flag}=...): the command is printed and logged; "
+                             "start SGLang yourself with it and attach with base_url, $SGLANG_API_KEY set")
+        if flag in typed:
+            knob = flag.removeprefix("--").replace("-", "_").removesuffix("_path")
+            raise ValueError(f"extra_args may not set {flag}: it is a typed option here (use {knob}=...)")
         options.append((arg, None))
     env = {"SGLANG_ROCM_FUSED_DECODE_MLA": "0"} if gpu.is_rocm else {}
     return LaunchSpec(env=env, options=options, hardware=gpu.id)

@@ -47,6 +47,9 @@ class KimiLinearConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "") -> KimiLinearConfig:
+        if not isinstance(d, dict) or not isinstance(d.get("linear_attn_config", {}), dict):
+            raise ValueError(f"{source or 'config'} is not a Kimi-Linear config.json: it must be a JSON object "
+                             "with a 'linear_attn_config' object")
         if d.get("model_type") not in (None, "kimi_linear") or "linear_attn_config" not in d:
             raise ValueError(
                 f"{source or 'config'} is not a Kimi-Linear config.json (model_type "
@@ -140,7 +143,7 @@ def load_model_config(path: str | Path | None = None) -> KimiLinearConfig:
         raise ValueError(f"no config.json at {path}")
     try:
         d = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(f"{p} is not valid JSON: {exc}") from None
     return KimiLinearConfig.from_dict(d, str(p))
 
@@ -152,12 +155,14 @@ def as_config(config: KimiLinearConfig | str | Path | None) -> KimiLinearConfig:
 
 def check_tp(cfg: KimiLinearConfig, tp: int) -> int:
     """tp must be a positive integer dividing the KDA heads, the MLA heads and the conv width."""
-    if isinstance(tp, bool) or not isinstance(tp, int) or tp < 1:
-        raise ValueError(f"tp must be a positive integer, got {tp!r}")
+    from kimi_cookbook.hardware import MAX_TP
+
+    if isinstance(tp, bool) or not isinstance(tp, int) or not 1 <= tp <= MAX_TP:
+        raise ValueError(f"tp must be a whole number between 1 and {MAX_TP} (the GPUs of one node), got {tp!r}")
     heads = {cfg.kda_num_heads, cfg.num_attention_heads}
     bad = [h for h in sorted(heads) if h % tp]
     if bad:
-        ok = [t for t in range(1, max(heads) + 1) if all(h % t == 0 for h in heads)]
+        ok = [t for t in range(1, MAX_TP + 1) if all(h % t == 0 for h in heads)]
         raise ValueError(
             f"tp={tp} does not divide the {bad[0]} attention heads; SGLang shards heads evenly, "
             f"so tp must be one of {ok}"

@@ -111,9 +111,10 @@ def _dtypes(kv_dtype: str, state_dtype: str, conv_dtype: str, weight_dtype: str)
 def _cache_budget(g: GPU, tp: int, weights_per_gpu: int, weight_dtype: str,
                   reserve_gib: float | None) -> tuple[int, int]:
     """(reserve, bytes left for cache + state) per GPU; ValueError when the weights do not fit."""
-    if reserve_gib is not None and (reserve_gib < 0 or not math.isfinite(reserve_gib)):
-        raise ValueError(f"reserve_gib must be a non-negative number, got {reserve_gib!r}")
     usable = g.usable_memory_bytes
+    if reserve_gib is not None and not (0 <= reserve_gib < usable / GIB and math.isfinite(reserve_gib)):
+        raise ValueError(f"reserve_gib must be from 0 to less than one {g.label}'s {usable / GIB:.1f} GiB, "
+                         f"got {reserve_gib!r}")
     reserve = sglang_reserved_bytes(g, tp) if reserve_gib is None else int(reserve_gib * GIB)
     budget = usable - reserve - weights_per_gpu
     if budget <= 0:

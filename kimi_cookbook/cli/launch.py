@@ -13,7 +13,8 @@ import time
 import typing
 
 from kimi_cookbook import MODEL_ID
-from kimi_cookbook.hardware import GPUS
+from kimi_cookbook.cli.types import positive_float
+from kimi_cookbook.hardware import GPUS, PAGE_HARDWARE
 from kimi_cookbook.net import DEFAULT_HOST
 from kimi_cookbook.selector import LAUNCH_KNOBS, build_launch_command, build_launch_spec, render_command
 from kimi_cookbook.server import BACKENDS, connect
@@ -68,6 +69,9 @@ def _cmd_command(args: argparse.Namespace) -> int:
     extra = [k for k, v in knobs.items() if not (v is None or v is False or v == MODEL_ID) and k not in PAGE_KNOBS]
     if extra:
         raise ValueError(f"--page-exact takes only the page's options (hardware, parsers); drop {extra}")
+    if args.hardware.lower() not in PAGE_HARDWARE:
+        raise ValueError(f"--page-exact: the page offers --hardware {', '.join(PAGE_HARDWARE)}, not "
+                         f"{args.hardware!r}; leave --page-exact out for the typed command on {args.hardware}")
     text = render_command({
         "hardware": args.hardware.lower(),
         "toolcall": "enabled" if args.tool_call_parser else "disabled",
@@ -79,6 +83,13 @@ def _cmd_command(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     knobs = {k: v for k, v in launch_knobs(args).items() if k not in ("host", "port")}
+    if args.backend == "embedded":
+        defaults = {name: default for name, (_, default) in launch_flags().items()}
+        ignored = ["--" + k.replace("_", "-") for k, v in knobs.items() if v != defaults[k]]
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)} only apply to --backend sglang; the embedded server would "
+                             "ignore them: drop them or add --backend sglang")
+        knobs = {}
     kw: dict = {"port": args.port or 0, "host": args.host or DEFAULT_HOST, "progress": sys.stderr.isatty()}
     if args.timeout is not None:
         kw["timeout_s"] = args.timeout
@@ -94,7 +105,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             time.sleep(1.0)
         print(f"server exited with code {srv.process.returncode}; last log lines:\n{srv.log_tail()}")
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the way to stop a ready server
         print("\nstopping ...", flush=True)
         return 0
     finally:
@@ -120,6 +131,6 @@ def register(sub) -> None:
         "python3 -m sglang.launch_server with the selector's options.",
     )
     s.add_argument("--backend", choices=BACKENDS, default="embedded")
-    s.add_argument("--timeout", type=float, default=None, help="seconds to wait for readiness")
+    s.add_argument("--timeout", type=positive_float, default=None, help="seconds to wait for readiness")
     add_launch_arguments(s)
     s.set_defaults(func=_cmd_serve)

@@ -1,0 +1,61 @@
+"""The command line's error rule: which exceptions are expected failures, their exit status, their one line.
+
+A subcommand raises; :func:`kimi_cookbook.cli.main` prints ``kimi-cookbook SUB: <one line>`` and returns
+the status. ``ValueError`` is bad input (2), an unwritable or missing path too; the run failures of the
+domain modules (a server that does not start or answer, a failed benchmark scenario, a broken stream, a
+timeout) are 1; Ctrl-C is 130. Anything else is a bug: one line that says so, the traceback with ``--debug``.
+Every line passes through :func:`kimi_cookbook.net.redact`, so no credential is shown.
+"""
+
+from __future__ import annotations
+
+import openai
+
+from kimi_cookbook.bench import BenchError
+from kimi_cookbook.client import StreamInterrupted
+from kimi_cookbook.net import redact
+from kimi_cookbook.server import ServerStartError
+from kimi_cookbook.smoke import SmokeError
+
+EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+
+
+class RunFailed(RuntimeError):
+    """A run failed in a way its subcommand already explained (exit 1)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what was kept (exit 130)."""
+
+
+FAILURES = (RunFailed, ServerStartError, BenchError, SmokeError, StreamInterrupted, TimeoutError, ConnectionError,
+            openai.APIError)
+
+
+def exit_code(exc: BaseException) -> int:
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, FAILURES):
+        return EXIT_FAILED
+    if isinstance(exc, (ValueError, OSError)):  # bad input, or a path that cannot be read or written
+        return EXIT_BAD_INPUT
+    return EXIT_FAILED
+
+
+def one_line(exc: BaseException) -> str:
+    """What was wrong and what to do, on one line."""
+    if isinstance(exc, KeyboardInterrupt):
+        text = f"interrupted; {exc}" if str(exc) else "interrupted (Ctrl-C)"
+    elif isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, ConnectionError)) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        text = f"error: {where}{exc.strerror.lower()}; check the path (a folder you can write, a file that exists)"
+    elif isinstance(exc, (ValueError, *FAILURES)):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log = getattr(exc, "log_path", None)
+        if log and str(log) not in first:
+            first += f"; see the log {log}"
+        text = f"error: {first}"
+    else:
+        what = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = f"unexpected error ({type(exc).__name__}: {what}); a bug: rerun with --debug and report the traceback"
+    return redact(" ".join(text.split()))
