@@ -314,17 +314,43 @@ def _check_helper_logic(shown: str, cells: list) -> list[Problem]:
     return problems
 
 
+def _is_text(value) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def _malformed_cell(cells: list) -> str:
+    """What makes a cell unlike nbformat's (a dict with a ``cell_type``, text ``source``, dict ``metadata``,
+    list ``outputs``), or "" when every cell is well formed."""
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            return f"cell {i} is {type(cell).__name__}, not an object"
+        if not isinstance(cell.get("cell_type"), str):
+            return f"cell {i} has no cell_type"
+        if not _is_text(cell.get("source", "")):
+            return f"cell {i}'s source is not text (a string or a list of strings)"
+        if not isinstance(cell.get("metadata", {}), dict):
+            return f"cell {i}'s metadata is not an object"
+        if not isinstance(cell.get("outputs", []), list):
+            return f"cell {i}'s outputs are not a list"
+    return ""
+
+
 def check_static(path: Path | str) -> list[Problem]:
     """Every check but ``execute``, one :class:`Problem` per finding (``format`` if it is not a notebook)."""
     path = Path(path)
     shown = str(path)
     try:
         nb = _load(path)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
         return [Problem(shown, "format", f"cannot read the notebook as JSON: {exc}")]
+    except RecursionError:
+        return [Problem(shown, "format", "cannot read the notebook as JSON: nested too deeply")]
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         return [Problem(shown, "format", "not a Jupyter notebook (no 'cells' list)")]
     cells = nb["cells"]
+    bad = _malformed_cell(cells)
+    if bad:
+        return [Problem(shown, "format", f"not a Jupyter notebook: {bad}")]
     return [
         *_check_name(shown, path),
         *_check_title(shown, nb),

@@ -114,8 +114,33 @@ class ChatResult:
     message: object = None  # the raw assistant message (for multi-turn / tool round trips)
 
 
+_REQUEST_ARGS: frozenset[str] | None = None
+
+
+def check_request_args(kwargs: dict, *, reserved: tuple[str, ...] = ()) -> None:
+    """``kwargs`` must be arguments of ``client.chat.completions.create`` (``max_tokens``, ``temperature``,
+    ``extra_body``, ...): a misspelt one is a ValueError naming it, not the ``openai`` client's raw TypeError."""
+    global _REQUEST_ARGS
+    if _REQUEST_ARGS is None:
+        import inspect
+
+        from openai.resources.chat.completions import Completions
+
+        params = inspect.signature(Completions.create).parameters
+        _REQUEST_ARGS = frozenset(n for n, p in params.items() if p.kind is p.KEYWORD_ONLY)
+    unknown = sorted(k for k in kwargs if k not in _REQUEST_ARGS or k in reserved or k in ("model", "messages"))
+    if unknown:
+        raise ValueError(f"unknown argument(s) {unknown} for a chat request; use the OpenAI API's names "
+                         "(max_tokens, temperature, extra_body, ...)")
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
 def chat(client: openai.OpenAI, model: str, messages: list[dict], **kwargs) -> ChatResult:
     """One non-streaming chat completion."""
+    check_request_args(kwargs, reserved=("stream",))
     start = time.perf_counter()
     resp = client.chat.completions.create(model=model, messages=messages, **kwargs)
     seconds = time.perf_counter() - start
@@ -166,8 +191,11 @@ def stream_chat(client: openai.OpenAI, model: str, messages: list[dict],
     """Stream a chat completion, calling ``on_text`` with each piece; measure TTFT and tokens/s.
 
     Tool-call deltas (with ``tools=...``) are assembled into ``StreamResult.tool_calls``; ``on_tool_call_delta``
-    gets ``(index, name, arguments piece)`` for each.
+    gets ``(index, name, arguments piece)`` for each. A stream that ends without any text, call or finish reason
+    (what llama.cpp's server sends for a prompt longer than its context, where ``chat`` gets a 400) raises
+    :class:`StreamInterrupted`.
     """
+    check_request_args(kwargs, reserved=("stream",))
     start = time.perf_counter()
     assembler = ToolCallAssembler()
     ttft = None
@@ -204,15 +232,18 @@ def stream_chat(client: openai.OpenAI, model: str, messages: list[dict],
                     on_text(piece)
     except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError) as exc:
         raise StreamInterrupted(
-            f"the server stopped answering after {chunks} chunks ({type(exc).__name__}: {exc}); "
+            f"the server stopped answering after {chunks} chunks ({type(exc).__name__}: {_line(exc)}); "
             "is it still running? (check its log)", "".join(parts)) from exc
     except _TRANSPORT_ERRORS as exc:  # the connection broke while the stream was being read
         raise StreamInterrupted(
-            f"the connection to the server broke after {chunks} chunks ({type(exc).__name__}: {exc})",
+            f"the connection to the server broke after {chunks} chunks ({type(exc).__name__}: {_line(exc)})",
             "".join(parts),
         ) from exc
     if finish is None and (chunks or assembler.calls()):
         raise StreamInterrupted(f"the stream ended after {chunks} chunks without a finish reason", "".join(parts))
+    if finish is None:
+        raise StreamInterrupted("the server answered with an empty stream: no text and no finish reason (a prompt "
+                                "longer than the context? check the server's log)", "")
     return StreamResult("".join(parts), chunks, usage_tokens, ttft, time.perf_counter() - start, finish,
                         assembler.calls())
 
@@ -578,6 +609,7 @@ def agent_loop(client: openai.OpenAI, model: str, messages: list[dict] | str, to
     ``tool`` messages in call order. ``echo`` prints the exchange as it happens. Other keyword arguments go to
     each request (``max_tokens``, ``temperature``, ...).
     """
+    check_request_args(kwargs, reserved=("stream", "tools", "tool_choice", "on_text", "on_tool_call_delta"))
     max_turns = int(max_turns)
     if max_turns < 1:
         raise ValueError(f"max_turns must be at least 1, got {max_turns}")

@@ -9,9 +9,12 @@ parameters), so they attach to this one server instead of starting their own.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
+from kimi_cookbook.net import normalize_base_url
+from kimi_cookbook.paths import unique_dir, writable_dir
 from kimi_cookbook.runner import NOTEBOOK_DIR, format_table, list_notebooks, run_notebooks
 from kimi_cookbook.server import connect
 
@@ -27,22 +30,35 @@ def select_notebooks(only: list[str] | None) -> list[Path]:
     return chosen
 
 
+def new_run_dir(base: str | Path = "runs") -> Path:
+    """A fresh ``BASE/YYYYmmdd-HHMMSS`` folder (``-2``, ``-3``, ... when taken): never shared by two demos, even
+    started in the same second by two processes."""
+    return unique_dir(base)
+
+
 def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[str] | None = None,
              timeout: int = 900) -> int:
     notebooks = select_notebooks(only)
-    run_dir = Path(run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    if base_url:
+        normalize_base_url(base_url)  # refused before any folder is made
+    if run_dir:
+        writable_dir(run_dir, "--run-dir", create=False)  # a file in the way is refused before the server starts
     started = time.perf_counter()
-    print(f"running {len(notebooks)} notebooks into {run_dir}/", flush=True)
-    # benchmark notebooks put their result folders under $KIMI_COOKBOOK_RUNS: keep them in this run's folder
-    os.environ.setdefault("KIMI_COOKBOOK_RUNS", str((run_dir / "results").resolve()))
     if not base_url:
         print("starting the embedded server (llama.cpp, tiny local model on CPU)", flush=True)
-    with connect("embedded", base_url=base_url) as srv:
+    with connect("embedded", base_url=base_url, progress=sys.stderr.isatty()) as srv:
+        run_dir = writable_dir(run_dir, "--run-dir") if run_dir else new_run_dir()
+        print(f"running {len(notebooks)} notebooks into {run_dir}/", flush=True)
+        # benchmark notebooks put their result folders under $KIMI_COOKBOOK_RUNS: keep them in this run's folder
+        os.environ.setdefault("KIMI_COOKBOOK_RUNS", str((run_dir / "results").resolve()))
         if srv.command:
             print(f"$ {srv.command}")
         print(f"{srv.kind} server ready at {srv.base_url} (model {srv.model!r})", flush=True)
         params = {"BASE_URL": srv.base_url, "TOKENIZER": srv.tokenizer_path or ""}
-        results = run_notebooks(notebooks, run_dir, params, timeout=timeout)
+        try:
+            results = run_notebooks(notebooks, run_dir, params, timeout=timeout)
+        except KeyboardInterrupt as exc:
+            raise KeyboardInterrupt(f"{exc}; the summary says so: {run_dir / 'summary.md'}") from None
     failed = [r for r in results if r.status != "ok"]
     print()
     print(format_table(results))

@@ -18,9 +18,9 @@ DEFAULT_HOST = "127.0.0.1"
 
 
 _USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^/\s@]*@")
-_SECRET_PARAM = re.compile(r"(?P<head>[?&](?:[A-Za-z_-]*(?:key|token|secret|password|passwd|pwd|auth)[A-Za-z_-]*)=)[^&#\s]*",
-                           re.IGNORECASE)
-_SECRET_FLAG = re.compile(r"(?P<head>--[A-Za-z-]*(?:api-key|token|secret|password)[A-Za-z-]*(?:=|\s+))(?!-)\S+",
+_SECRET_PARAM = re.compile(
+    r"(?P<head>[?&](?:[A-Za-z_-]*(?:key|token|secret|password|passwd|pwd|auth)[A-Za-z_-]*)=)[^&#\s]*", re.IGNORECASE)
+_SECRET_FLAG = re.compile(r"(?P<head>--(?:[A-Za-z-]*-)?(?:api-key|key|token|secret|password)(?:=|\s+))(?!-)\S+",
                           re.IGNORECASE)
 
 

@@ -59,6 +59,8 @@ def stop_group(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pgid, sig)
+            if sig == signal.SIGTERM:
+                os.killpg(pgid, signal.SIGCONT)  # a stopped member (Ctrl-Z, SIGSTOP) handles SIGTERM only when resumed
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + (grace_s if sig == signal.SIGTERM else 10.0)
@@ -153,6 +155,8 @@ def run_streaming(
     ``timeout`` seconds, or on any exception in this process (Ctrl-C), the child's whole group is stopped;
     a timeout raises :class:`TimeoutError` naming the log.
     """
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds above 0 (or None), got {timeout!r}")
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     chunks: list[str] = []
     timed_out = threading.Event()

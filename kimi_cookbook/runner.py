@@ -6,6 +6,7 @@ Used by ``kimi-cookbook demo`` (the main job) and by the tests.
 from __future__ import annotations
 
 import html
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,12 +68,16 @@ def run_notebooks(paths: list[Path], run_dir: Path | str, parameters: dict | Non
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    results = []
-    bar = tqdm(paths, desc="notebooks", unit="nb")
-    for path in bar:
-        bar.set_postfix_str(path.stem)
-        results.append(execute_notebook(path, run_dir / path.name, parameters, timeout))
-        write_summary(results, run_dir, report=False)  # an interrupted run keeps what finished
+    results: list[NotebookResult] = []
+    bar = tqdm(paths, desc="notebooks", unit="nb", disable=not sys.stderr.isatty())
+    try:
+        for path in bar:
+            bar.set_postfix_str(path.stem)
+            results.append(execute_notebook(path, run_dir / path.name, parameters, timeout))
+            write_summary(results, run_dir, report=False, planned=len(paths))  # an interrupted run keeps what finished
+    except KeyboardInterrupt:  # Ctrl-C: the summary's first line says the run is partial
+        write_summary(results, run_dir, report=False, planned=len(paths), interrupted=True)
+        raise KeyboardInterrupt(f"{len(results)} of {len(paths)} notebooks finished") from None
     write_summary(results, run_dir)
     return results
 
@@ -84,11 +89,24 @@ def format_table(results: list[NotebookResult]) -> str:
     return "\n".join(lines)
 
 
-def write_summary(results: list[NotebookResult], run_dir: Path, report: bool = True) -> None:
+def summary_title(results: list[NotebookResult], planned: int | None = None, interrupted: bool = False) -> str:
+    """The summary's first line: ``4/4 notebooks passed`` for a whole run, else what it is: ``interrupted: 4 of 7
+    notebooks`` or ``running: 4 of 7 notebooks done`` (written after each notebook)."""
+    ok = sum(r.status == "ok" for r in results)
+    planned = len(results) if planned is None else planned
+    if interrupted:
+        return f"interrupted: {len(results)} of {planned} notebooks ({ok} passed)"
+    if len(results) < planned:
+        return f"running: {len(results)} of {planned} notebooks done ({ok} passed)"
+    return f"{ok}/{len(results)} notebooks passed"
+
+
+def write_summary(results: list[NotebookResult], run_dir: Path, report: bool = True, planned: int | None = None,
+                  interrupted: bool = False) -> None:
     """``summary.md`` and ``summary.html``: each notebook (linked to its executed copy) with its status, then
     (``report``) what the run measured beside the page's numbers (:func:`kimi_cookbook.report.sections`)."""
-    ok = sum(r.status == "ok" for r in results)
-    md = [f"# Cookbook run: {ok}/{len(results)} notebooks passed", "", "| notebook | status | seconds |",
+    title = summary_title(results, planned, interrupted)  # the first line says when the run is partial
+    md = [f"# Cookbook run: {title}", "", "| notebook | status | seconds |",
           "|---|---|---|"]
     md += [f"| [{r.name}]({r.output.name}) | {r.status} | {r.seconds:.1f} |" for r in results]
     for r in results:
@@ -108,6 +126,6 @@ def write_summary(results: list[NotebookResult], run_dir: Path, report: bool = T
                      for r in results if r.error)
     (run_dir / "summary.html").write_text(
         f"<!doctype html><meta charset='utf-8'><title>Cookbook run</title>"
-        f"<h1>Cookbook run: {ok}/{len(results)} passed</h1><table border=1><tr><th>notebook</th>"
+        f"<h1>Cookbook run: {html.escape(title)}</h1><table border=1><tr><th>notebook</th>"
         f"<th>status</th><th>seconds</th></tr>{rows}</table>{errors}\n{results_html}\n"
     )

@@ -68,6 +68,7 @@ SGLANG_TIMEOUT_S = 1800.0  # first start downloads ~100 GB of weights and compil
 ATTACH_TIMEOUT_S = 30.0
 STOP_GRACE_S = processes.STOP_GRACE_S
 LOG_TAIL_LINES = 40
+KEEP_LOGS = 50  # server logs kept in the cache's logs/ folder; older ones are removed at each launch
 
 # Knobs only SGLang takes (host and port apply to every backend); connect() drops them for the embedded
 # server and for attach mode, so one notebook cell works for every backend.
@@ -104,17 +105,43 @@ class ServerStartError(RuntimeError):
 
 def list_models(base_url: str, timeout: float = 10.0) -> list[str]:
     """Model ids from ``GET {base_url}/v1/models``."""
-    status, body = http_get(f"{normalize_base_url(base_url)}/v1/models", timeout)
+    url = normalize_base_url(base_url)
+    status, body = http_get(f"{url}/v1/models", timeout)
     if status != 200:
-        raise ServerStartError(f"GET {base_url}/v1/models answered {status or 'nothing'}")
-    return [m["id"] for m in json.loads(body).get("data", [])]
+        raise ServerStartError(f"GET {url}/v1/models answered {status or 'nothing'}")
+    ids = _model_ids(body)
+    if ids is None:
+        raise ServerStartError(f"{url} is not an OpenAI-compatible server: /v1/models is not a model list")
+    return ids
 
 
 def _model_ids(body: bytes) -> list[str] | None:
     try:
         return [str(m["id"]) for m in json.loads(body).get("data", [])]
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
+
+
+def probe(base_url: str, timeout: float = 5.0) -> tuple[str, str]:
+    """One look at ``base_url``: ("openai" | "starting" | "nothing" | "foreign" | "locked", what was seen).
+
+    "nothing": no answer at all (nothing listens, or the host drops the packets); "foreign": something answers
+    but ``/v1/models`` is missing or is not an OpenAI model list; "locked": it wants an API key; "starting":
+    it answers 5xx (a server still loading).
+    """
+    status, body = http_get(f"{base_url}/v1/models", timeout=timeout)
+    if status == 0:
+        return "nothing", "no answer"
+    if status == 200:
+        ids = _model_ids(body)
+        if ids is None:
+            return "foreign", "its /v1/models answer is not an OpenAI model list"
+        return "openai", f"models {ids}"
+    if status in (401, 403):
+        return "locked", f"/v1/models answered {status}"
+    if status >= 500:
+        return "starting", f"/v1/models: {status}"
+    return "foreign", f"/v1/models answered {status}"
 
 
 def ready(base_url: str, health: bool, model: str | None = None) -> tuple[bool, str]:
@@ -218,10 +245,20 @@ def stop_all() -> None:
 
 
 # --- launching --------------------------------------------------------------------------------------
-def _default_log_path(kind: str, port: int) -> Path:
+def new_log_path(kind: str, port: int, keep: int = KEEP_LOGS) -> Path:
+    """A new log file name in the cache's ``logs/`` folder; the oldest logs beyond ``keep`` are removed."""
     folder = cache_root() / "logs"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{kind}-{port}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    old = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime if p.exists() else 0.0)
+    for stale in old[: max(0, len(old) - (keep - 1))]:
+        try:
+            stale.unlink()
+        except OSError:  # another launch removed it, or it is not ours to remove
+            pass
+    return folder / f"{kind}-{port}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+
+
+_default_log_path = new_log_path
 
 
 def _check_timeout(timeout_s) -> float:
@@ -445,6 +482,13 @@ def launch_sglang(
     timeout_s = _check_timeout(timeout_s)
     port = check_port(port, host)
     spec = build_launch_spec(hardware, host=host, port=port, **knobs)
+    if python == sys.executable:
+        import importlib.util
+
+        missing = [m for m in ("sglang", "torch") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ServerStartError(f"SGLang cannot start here: {' and '.join(missing)} not installed in {python}; "
+                                   "run on a GPU host with SGLang (README: Docker), or use the embedded backend")
     argv = spec.argv(python)
     model_path = spec.option("--model-path") or ""
     return _spawn(
@@ -478,11 +522,20 @@ def attach(
     """
     url = normalize_base_url(base_url)
     timeout_s = _check_timeout(timeout_s)
+    state, seen = probe(url)
+    if state == "nothing":
+        raise ServerStartError(f"nothing answers at {url}: start the server first (SGLang listens only once its "
+                               "model is loaded), or check the host and port")
+    if state == "foreign":
+        raise ServerStartError(f"{url} is not an OpenAI-compatible server ({seen}): check the port, or attach to "
+                               "SGLang's http://HOST:PORT")
+    if state == "locked":
+        raise ServerStartError(f"{url} wants an API key ({seen}): set $SGLANG_API_KEY to the server's --api-key")
     waited = wait_ready(
         url,
         timeout_s=timeout_s,
         health=True,
-        what=f"server at {url}",
+        what="server",
         progress=progress,
     )
     if model is None:

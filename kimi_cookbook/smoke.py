@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kimi_cookbook import bench
+from kimi_cookbook.paths import writable_dir
 from kimi_cookbook.runner import NOTEBOOK_DIR, execute_notebook, list_notebooks
 from kimi_cookbook.server import ServerStartError, attach, http_get, launch_sglang
 from kimi_cookbook.tiny_kimi import ensure_tiny_kimi_linear
@@ -227,14 +228,7 @@ def notebook_parameters(srv, model_path: str, hardware: str, tp: int) -> dict:
 
 def _run_dir(run_dir) -> Path:
     if run_dir:
-        path = Path(run_dir)
-        if path.exists() and not path.is_dir():
-            raise SmokeError(f"--run-dir {path} is a file; name a folder")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SmokeError(f"cannot create --run-dir {path}: {exc.strerror}; name a writable folder") from None
-        return path
+        return writable_dir(run_dir, "--run-dir")  # ValueError (bad input) for a file or an unwritable place
     return bench.new_results_dir(prefix="smoke")
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kimi_cookbook.tiny_model import _install, _training_text, cache_root
+from kimi_cookbook.tiny_model import _hold, _install, _training_text, cache_root, remove_stale_builds
 
 TINY_KIMI_NAME = "kimi-cookbook-tiny-kimi-linear"
 RECIPE_VERSION = 1
@@ -316,7 +316,9 @@ def ensure_tiny_kimi_linear(cache_dir: str | os.PathLike | None = None, *, force
     if not force and _is_complete(root):
         return TinyKimiLinear(root)
     root.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_builds(root.parent, ".tiny-kimi-")
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-kimi-", dir=root.parent))
+    held = _hold(tmp)
     try:
         build(tmp / "model")
         tmp_model = tmp / "model"
@@ -324,6 +326,7 @@ def ensure_tiny_kimi_linear(cache_dir: str | os.PathLike | None = None, *, force
         _install(tmp_model, root, replace_complete=force, is_complete=_is_complete)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        held.close()
     return TinyKimiLinear(root)
 
 

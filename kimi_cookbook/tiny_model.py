@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -308,8 +309,10 @@ def ensure_tiny_model(cache_dir: str | os.PathLike | None = None, *, force: bool
     from safetensors.numpy import save_file
 
     root.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_builds(root.parent, ".tiny-model-")
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-model-", dir=root.parent))
     tmp.chmod(0o755)
+    held = _hold(tmp)
     try:
         staged = _paths(tmp)
         fast = _build_tokenizer(staged.hf_dir)
@@ -325,7 +328,49 @@ def ensure_tiny_model(cache_dir: str | os.PathLike | None = None, *, force: bool
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        held.close()
     return model
+
+
+_BUILD_LOCK = ".building"
+
+
+def _hold(staging: Path):
+    """Mark ``staging`` as in use by this process: an exclusive lock the kernel drops when the process dies
+    (however it dies), so a later build can tell a killed build's folder from a running one's."""
+    import fcntl
+
+    fh = open(staging / _BUILD_LOCK, "w")  # noqa: SIM115  (held open for the whole build)
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    return fh
+
+
+def remove_stale_builds(folder: Path, prefix: str) -> list[Path]:
+    """Remove the staging folders ``folder/PREFIX*`` that no live build holds (left by a killed build)."""
+    import fcntl
+
+    removed = []
+    for staging in folder.glob(prefix + "*"):
+        if not staging.is_dir():
+            continue
+        try:
+            fd = os.open(staging / _BUILD_LOCK, os.O_RDONLY)  # never created here
+        except OSError:  # no lock: a trash folder of _install, a build just starting, or an older version's
+            try:
+                if time.time() - staging.stat().st_mtime < 3600:
+                    continue
+            except OSError:
+                continue
+        else:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken: nobody builds here any more
+            except BlockingIOError:
+                continue  # a live build
+            finally:
+                os.close(fd)
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(staging)
+    return removed
 
 
 def _install(staged: Path, root: Path, *, replace_complete: bool, is_complete=None) -> bool:

@@ -253,7 +253,8 @@ def test_extra_args_cannot_override_typed_knobs_or_carry_secrets(extra):
 def test_unknown_argument_to_the_client_helpers_is_a_clear_value_error(embedded_server):
     cl = client.make_client(embedded_server)
     with pytest.raises(ValueError, match="unknown argument.*foo"):
-        client.tool_round_trip(cl, embedded_server.model, "hi", foo=1)
+        client.agent_loop(cl, embedded_server.model, "hi", [client.WEATHER_TOOL], {"get_weather": client.get_weather},
+                          foo=1)
     with pytest.raises(ValueError, match="unknown argument.*bar"):
         client.chat(cl, embedded_server.model, [{"role": "user", "content": "hi"}], bar=2)
     with pytest.raises(ValueError, match="unknown argument.*baz"):

@@ -220,7 +220,7 @@ def test_killed_tiny_model_build_leaves_nothing_behind(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", code, str(target)], env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         deadline = time.monotonic() + 120
-        while not list(tmp_path.glob(".tiny-model-*")):  # the build's staging folder exists
+        while not list(tmp_path.glob(".tiny-model-*/.building")):  # the build's staging folder, marked in use
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.02)
         proc.kill()

@@ -33,13 +33,14 @@ from kimi_cookbook.bench.reference import (
     page_speed_runs,
     reference_data,
 )
-from kimi_cookbook.bench.results import RUNS_ENV, load_results, new_results_dir, save_results
+from kimi_cookbook.bench.results import RUNS_ENV, check_results_dir, load_results, new_results_dir, save_results
 from kimi_cookbook.bench.scenarios import CLIENT_BACKENDS, DATASETS, PRESETS, Scenario, preset, scenario_table
 from kimi_cookbook.bench.speed import (
     BenchError,
     bench_command,
     bench_settings,
     check_base_url,
+    check_tokenizer,
     client_module,
     commands_for,
     default_client_backend,
@@ -65,6 +66,8 @@ __all__ = [
     "bench_command",
     "bench_settings",
     "check_base_url",
+    "check_results_dir",
+    "check_tokenizer",
     "client_module",
     "commands_for",
     "compare",

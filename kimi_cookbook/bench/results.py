@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["RUNS_ENV", "load_results", "new_results_dir", "save_results"]
+from kimi_cookbook.paths import unique_dir, writable_dir
+
+__all__ = ["RUNS_ENV", "check_results_dir", "load_results", "new_results_dir", "save_results"]
 
 RUNS_ENV = "KIMI_COOKBOOK_RUNS"
 """Environment variable naming the default parent folder of results folders (default ``runs``)."""
@@ -22,18 +23,24 @@ def new_results_dir(base: str | os.PathLike | None = None, prefix: str = "bench"
     ``$KIMI_COOKBOOK_RUNS``, else ``runs`` (relative to the working directory)."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", prefix or ""):
         raise ValueError(f"prefix {prefix!r}: use 1-64 of A-Z a-z 0-9 _ . - (a folder name)")
-    root = Path(base if base is not None else (os.environ.get(RUNS_ENV) or "runs"))
-    root.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    n = 1
-    while True:
-        path = root / (f"{prefix}-{stamp}" if n == 1 else f"{prefix}-{stamp}-{n}")
-        try:
-            path.mkdir()  # atomic: only one caller gets a given name
-        except FileExistsError:
+    return unique_dir(base if base is not None else (os.environ.get(RUNS_ENV) or "runs"), prefix)
+
+
+RESULT_FILES = ("results.jsonl", "results.csv", "client.jsonl")
+
+
+def check_results_dir(results_dir: str | os.PathLike) -> Path:
+    """``results_dir`` checked before a run writes there: a folder (or a place one can be made) that holds no
+    earlier run's results. A reused folder is refused, naming a free one: every earlier row stays as it was."""
+    out = writable_dir(results_dir, "results folder", create=False)
+    held = [name for name in RESULT_FILES if (out / name).exists()]
+    if held:
+        n = 2
+        while Path(f"{out}-{n}").exists():
             n += 1
-            continue
-        return path
+        raise ValueError(f"results folder {out} already holds a run's results ({', '.join(held)}); "
+                         f"name a new one, e.g. {out}-{n}, or leave it out for a fresh runs/bench-TIMESTAMP")
+    return out
 
 
 def save_results(rows: list[dict], results_dir: str | os.PathLike) -> None:
@@ -56,7 +63,18 @@ def load_results(results_dir: str | os.PathLike) -> pd.DataFrame:
     path = Path(results_dir) / "results.jsonl"
     if not path.is_file():
         raise ValueError(f"{path} does not exist: not a results folder of kimi_cookbook.bench.run_bench")
-    rows = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            row = None
+        if not isinstance(row, dict) or "name" not in row:
+            raise ValueError(f"{path} line {n} is not a result row (a JSON object with a 'name'): "
+                             "not a results.jsonl written by kimi_cookbook.bench")
+        rows.append(row)
     for r in rows:
         r.pop("client", None)  # folders written before rows came from the client's record nested it here
     return pd.DataFrame(rows)

@@ -25,7 +25,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from kimi_cookbook.bench.parse import BLOCK_TITLE, row_from_record, text_lines
-from kimi_cookbook.bench.results import load_results, new_results_dir, save_results
+from kimi_cookbook.bench.results import check_results_dir, load_results, new_results_dir, save_results
 from kimi_cookbook.bench.scenarios import CLIENT_BACKENDS, DATASETS, Scenario, scenarios_of
 from kimi_cookbook.net import http_get, normalize_base_url
 from kimi_cookbook.processes import display_command as _render
@@ -38,6 +38,7 @@ __all__ = [
     "bench_command",
     "bench_settings",
     "check_base_url",
+    "check_tokenizer",
     "client_module",
     "commands_for",
     "default_client_backend",
@@ -89,6 +90,13 @@ def check_base_url(base_url: str) -> str:
     if urlsplit(url).path or any(c.isspace() for c in url):
         raise ValueError(f"base_url must look like http://HOST:PORT (no path), got {base_url!r}")
     return url
+
+
+def check_tokenizer(tokenizer: str | None) -> None:
+    """A tokenizer given as a path (``/``, ``./``, ``../``, ``~``) must be a folder; hub ids pass."""
+    if tokenizer and str(tokenizer).startswith(("/", "./", "../", "~")) and not Path(tokenizer).expanduser().is_dir():
+        raise ValueError(f"tokenizer folder {tokenizer} does not exist: pass the folder with the server's "
+                         "tokenizer files (the model folder), or leave --tokenizer out for the server's")
 
 
 def display_command(cmd: list[str]) -> str:
@@ -280,8 +288,11 @@ def run_bench(
     problem = dataset_problem(dataset_name, dataset_path)
     if problem:  # before any folder or client exists: SGLang's client would end in a hub traceback
         raise ValueError(problem)
+    check_tokenizer(tokenizer)
+    if timeout_s is not None and not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
+        raise ValueError(f"timeout_s must be a number of seconds above 0, got {timeout_s!r}")
     module = client_module()
-    out = Path(results_dir)
+    out = check_results_dir(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"base_url": base_url, "backend": backend, "model": model, "tokenizer": tokenizer,
                 "dataset_name": dataset_name, "dataset_path": dataset_path}
@@ -362,11 +373,17 @@ def bench_settings(
     if backend not in CLIENT_BACKENDS:
         raise ValueError(f"unknown client backend {backend!r}; allowed: auto, {', '.join(CLIENT_BACKENDS)}")
     dataset = _default_dataset(backend, dataset_path) if dataset_name == "auto" else dataset_name
+    check_tokenizer(tokenizer)
+    tokenizer = tokenizer or srv.tokenizer_path or _known_tokenizer(srv.model)
+    if not tokenizer and srv.kind == "attached" and backend != "sglang":
+        # the client would take the model name as a hub id: a minute of retries, then a traceback
+        raise BenchError(f"the server at {srv.base_url} is not SGLang and serves {srv.model!r}, whose tokenizer is "
+                         "not known here: pass --tokenizer (tokenizer=) with its local tokenizer folder")
     return {
         "base_url": srv.base_url,
         "backend": backend,
         "model": model or srv.model,
-        "tokenizer": tokenizer or srv.tokenizer_path or _known_tokenizer(srv.model),
+        "tokenizer": tokenizer,
         "dataset_name": dataset,
         "dataset_path": dataset_path or None,
     }
@@ -401,6 +418,14 @@ def run_speed(
     """
     settings = bench_settings(srv, client_backend=client_backend, dataset_name=dataset_name,
                               dataset_path=dataset_path, tokenizer=tokenizer, model=model)
-    out = Path(results_dir) if results_dir else new_results_dir(prefix="bench")
-    rows = run_bench(scenarios, results_dir=out, stream=stream, timeout_s=timeout_s, progress=progress, **settings)
+    if results_dir:
+        return run_bench(scenarios, results_dir=results_dir, stream=stream, timeout_s=timeout_s, progress=progress,
+                         **settings), Path(results_dir)
+    out = new_results_dir(prefix="bench")
+    try:
+        rows = run_bench(scenarios, results_dir=out, stream=stream, timeout_s=timeout_s, progress=progress, **settings)
+    except BaseException:
+        if not any(out.iterdir()):  # refused before anything was written: leave no empty folder behind
+            out.rmdir()
+        raise
     return rows, out

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from kimi_cookbook import bench
+from kimi_cookbook.cli.errors import Interrupted, RunFailed
+from kimi_cookbook.cli.types import positive_float
 from kimi_cookbook.server import connect
 
 
@@ -42,21 +44,34 @@ def _print_comparison(results_dir: Path) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     scenarios = _scenarios(args)
-    results = Path(args.results) if args.results else bench.new_results_dir(prefix="bench")
-    with connect(args.server, args.base_url or "") as srv:
-        try:
-            bench.run_speed(
-                srv, scenarios, results_dir=results, client_backend=args.client_backend,
-                dataset_name=args.dataset_name, dataset_path=args.dataset_path or "", tokenizer=args.tokenizer or "",
-                model=args.model or "", stream=args.live, timeout_s=args.timeout,
-            )
-        except bench.BenchError as exc:
-            print(f"kimi-cookbook bench: {exc}", file=sys.stderr)
-            print(f"finished scenarios are kept in {results}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print(f"\nkimi-cookbook bench: interrupted; finished scenarios are kept in {results}", file=sys.stderr)
-            return 130
+    # bad input is refused before a server starts or a folder is made
+    if args.results:
+        bench.check_results_dir(args.results)
+    if args.base_url:
+        bench.check_base_url(args.base_url)
+    bench.check_tokenizer(args.tokenizer)
+    kept = {}
+    try:
+        with connect(args.server, args.base_url or "", progress=sys.stderr.isatty()) as srv:
+            settings = bench.bench_settings(srv, client_backend=args.client_backend, dataset_name=args.dataset_name,
+                                            dataset_path=args.dataset_path or "", tokenizer=args.tokenizer or "",
+                                            model=args.model or "")
+            results = Path(args.results) if args.results else bench.new_results_dir(prefix="bench")
+            kept["dir"] = results
+            bench.run_bench(scenarios, results_dir=results, stream=args.live, timeout_s=args.timeout,
+                            progress=sys.stderr.isatty(), **settings)
+    except bench.BenchError as exc:
+        if "dir" not in kept:
+            raise
+        raise RunFailed(f"{str(exc).splitlines()[0]}; finished scenarios are kept in {kept['dir']}") from exc
+    except KeyboardInterrupt:
+        if "dir" not in kept:
+            raise
+        raise Interrupted(f"finished scenarios are kept in {kept['dir']}") from None
+    finally:
+        folder = kept.get("dir")
+        if folder is not None and not args.results and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # refused before anything was written: no empty folder left behind
     print(f"\nresults: {results}/results.csv, {results}/results.jsonl")
     _print_comparison(results)
     return 0
@@ -65,6 +80,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     results = Path(args.results)
     bench.load_results(results)  # ValueError with a clear message if it is not a results folder
+    if args.plot and not Path(args.plot).expanduser().parent.is_dir():
+        raise ValueError(f"--plot {args.plot}: the folder {Path(args.plot).parent} does not exist; create it first")
     _print_comparison(results)
     if args.plot:
         fig = bench.plot_vs_concurrency(results, run_label=results.name)
@@ -98,7 +115,7 @@ def register(sub) -> None:
     p.add_argument("--model", help="model name to send (default: the server's)")
     p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: the server's)")
     p.add_argument("--results", help="results folder (default: $KIMI_COOKBOOK_RUNS or runs, /bench-TIMESTAMP)")
-    p.add_argument("--timeout", type=float, help="seconds per scenario before the client is stopped")
+    p.add_argument("--timeout", type=positive_float, help="seconds per scenario before the client is stopped")
     p.add_argument("--live", action="store_true", help="show the client's whole output as it comes (default: its "
                    "progress bar and result block; the whole output is in each scenario's log)")
     p.add_argument("--quiet", action="store_true", help="the default (kept for scripts that pass it)")

@@ -7,6 +7,7 @@ import difflib
 import sys
 from pathlib import Path
 
+from kimi_cookbook.cli.types import positive_int
 from kimi_cookbook.checks import (
     INDEX_END,
     INDEX_START,
@@ -57,6 +58,8 @@ def _cmd_keep_outputs(args: argparse.Namespace) -> int:
 
 def _cmd_index(args: argparse.Namespace) -> int:
     readme = Path(args.readme)
+    if not readme.is_file():
+        raise ValueError(f"--readme {readme}: no such file; name the README.md that holds the index")
     text = readme.read_text(encoding="utf-8")
     new = update_index(text, render_index())
     if args.write:
@@ -78,9 +81,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     d = sub.add_parser("demo", help="run every notebook end to end (embedded server, or --base-url)")
     d.add_argument("--base-url", default="", help="attach to a running server (e.g. SGLang) instead")
-    d.add_argument("--run-dir", default=None, help="output folder (default runs/YYYYmmdd-HHMMSS)")
+    d.add_argument("--run-dir", default=None, help="output folder (default runs/YYYYmmdd-HHMMSS, unique)")
     d.add_argument("--only", nargs="*", default=None, help="notebook names or number prefixes, e.g. 01 03")
-    d.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds")
+    d.add_argument("--timeout", type=positive_int, default=900, help="per-cell timeout in seconds")
     d.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(
@@ -94,7 +97,7 @@ def register(sub) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="notebooks (default: every notebooks/NN_*.ipynb)")
     p.add_argument("--no-execute", action="store_true", help="static checks only (fast; used by pre-commit)")
     p.add_argument("--base-url", default="", help="attach to this running server instead of the embedded one")
-    p.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds (default 900)")
+    p.add_argument("--timeout", type=positive_int, default=900, help="per-cell timeout in seconds (default 900)")
     p.set_defaults(func=_cmd_check)
 
     k = sub.add_parser(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 
 from kimi_cookbook.docker import check_host, compose_yaml, docker_exec, docker_pull, docker_run, preinstall
 from kimi_cookbook.hardware import GPUS
@@ -13,7 +14,8 @@ from kimi_cookbook.versions import PAGE_VERSION, VERSIONS
 
 def _cmd_compose(args: argparse.Namespace) -> int:
     """``docker --compose [-o compose.yaml]``: print the Compose file, or write it."""
-    text = compose_yaml(args.hardware, port=args.port, model_cache=args.model_cache, tp=args.tp,
+    text = compose_yaml(args.hardware, port=DEFAULTS["port"] if args.port is None else args.port,
+                        model_cache=args.model_cache or DEFAULTS["model_cache"], tp=args.tp,
                         tool_call_parser=args.tool_call_parser, enable_metrics=args.enable_metrics,
                         sglang_version=args.sglang_version)
     if not args.output:
@@ -25,6 +27,15 @@ def _cmd_compose(args: argparse.Namespace) -> int:
     return 0
 
 
+PAGE_EXACT_WARNING = (
+    "warning: the page's docker run line gives the container the host's privileges (--privileged, "
+    "--cap-add=CAP_SYS_ADMIN, --device=/dev/mem, -v /:/work, seccomp=unconfined); run it without --page-exact "
+    "for GPU devices only, the model cache mounted and the port on 127.0.0.1"
+)
+DEFAULTS = {"name": "kimi-linear", "model_cache": "~/.cache/huggingface", "workdir": None, "port": 30000,
+            "host_network": False, "pass_hf_token": False}
+
+
 def _cmd_docker(args: argparse.Namespace) -> int:
     if args.compose:
         return _cmd_compose(args)
@@ -32,10 +43,16 @@ def _cmd_docker(args: argparse.Namespace) -> int:
         report = check_host()
         print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
         return 0
-    run = docker_run(args.hardware, page_exact=args.page_exact, name=args.name, model_cache=args.model_cache,
-                     workdir=args.workdir, port=args.port, host_network=args.host_network,
-                     pass_hf_token=args.pass_hf_token, sglang_version=args.sglang_version)
-    name = "Kimi-linear" if args.page_exact else args.name
+    given = [k for k in DEFAULTS if getattr(args, k) is not None]
+    if args.page_exact and given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ValueError(f"--page-exact prints the page's line as written and would drop {flags}; "
+                         "leave --page-exact out to use them")
+    opts = {k: DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in DEFAULTS}
+    run = docker_run(args.hardware, page_exact=args.page_exact, sglang_version=args.sglang_version, **opts)
+    if args.page_exact:
+        print(PAGE_EXACT_WARNING, file=sys.stderr, flush=True)
+    name = "Kimi-linear" if args.page_exact else opts["name"]
     print(f"# 1. pull the image\n{docker_pull(args.hardware, sglang_version=args.sglang_version)}\n")
     print(f"# 2. start the container\n{run}\n")
     print(f"# 3. pre-install inside the container (the page's step)\n{preinstall(name)}\n")
@@ -49,12 +66,13 @@ def register(sub) -> None:
     p.add_argument("--page-exact", action="store_true", help="the page's docker run line as written (AMD)")
     p.add_argument("--sglang-version", default=None,
                    help=f"image of this SGLang version ({', '.join(VERSIONS)}; default the page's {PAGE_VERSION})")
-    p.add_argument("--name", default="kimi-linear")
-    p.add_argument("--model-cache", default="~/.cache/huggingface")
+    p.add_argument("--name", default=None, help="container name (default kimi-linear)")
+    p.add_argument("--model-cache", default=None, help="host model cache (default ~/.cache/huggingface)")
     p.add_argument("--workdir", default=None)
-    p.add_argument("--port", type=int, default=30000)
-    p.add_argument("--host-network", action="store_true")
-    p.add_argument("--pass-hf-token", action="store_true", help="forward HF_TOKEN by name (value not printed)")
+    p.add_argument("--port", type=int, default=None, help="published port (default 30000)")
+    p.add_argument("--host-network", action="store_true", default=None)
+    p.add_argument("--pass-hf-token", action="store_true", default=None,
+                   help="forward HF_TOKEN by name (value not printed)")
     p.add_argument("--check-host", action="store_true", help="report rocm-smi/amd-smi/nvidia-smi/docker")
     p.add_argument("--json", action="store_true")
     p.add_argument("--compose", action="store_true", help="print a compose.yaml that launches the server")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kimi_cookbook.cli.errors import Interrupted
+from kimi_cookbook.cli.types import positive_float
 from kimi_cookbook.hardware import GPUS
-from kimi_cookbook.smoke import CONTEXT_LENGTH, SmokeError, format_summary, run_smoke
+from kimi_cookbook.smoke import CONTEXT_LENGTH, format_summary, run_smoke
 from kimi_cookbook.tiny_kimi import build, ensure_tiny_kimi_linear
 from kimi_cookbook.tiny_model import ensure_tiny_model
 
@@ -18,13 +20,8 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
             mem_fraction_static=args.mem_fraction_static, context_length=args.context_length,
             extra_args=tuple(args.extra_arg or ()), timeout_s=args.timeout, progress=sys.stderr.isatty(),
         )
-    except SmokeError as exc:
-        print(f"kimi-cookbook smoke: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        print("kimi-cookbook smoke: interrupted; the server was stopped, the summary keeps the finished steps",
-              file=sys.stderr)
-        return 130
+        raise Interrupted("the server was stopped, the summary keeps the finished steps") from None
     print(format_summary(report))
     print(f"summary: {report.run_dir / 'summary.md'}")
     return 0 if report.ok else 1
@@ -57,7 +54,7 @@ def register(sub) -> None:
     p.add_argument("--context-length", type=int, default=CONTEXT_LENGTH)
     p.add_argument("--extra-arg", action="append", metavar="--FLAG[=VALUE]",
                    help="extra launch flag, repeatable, e.g. --extra-arg=--attention-backend=triton")
-    p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for readiness")
+    p.add_argument("--timeout", type=positive_float, default=1800.0, help="seconds to wait for readiness")
     p.set_defaults(func=_cmd_smoke)
 
     t = sub.add_parser("tiny-model", help="build a tiny random-weight model locally and print its folder",
