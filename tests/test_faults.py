@@ -110,7 +110,8 @@ class Cli:
 
 
 def one_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
+    # Jupyter kernels share the demo's stderr and log there themselves ("[IPKernelApp] WARNING | ..."): not ours
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("[IPKernelApp]")]
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
 

@@ -322,12 +322,16 @@ def run_bench(
 def default_client_backend(kind: str, base_url: str | None = None, *, timeout: float = 3.0) -> str:
     """The client ``--backend`` for a server: ``sglang`` (native ``/generate``, as on the page) for SGLang,
     ``sglang-oai`` (``/v1/completions``) otherwise. An attached server counts as SGLang when its
-    ``/get_model_info`` answers 200."""
+    ``/get_model_info`` answers 200 with SGLang's JSON (a ``model_path``)."""
     if kind == "sglang":
         return "sglang"
     if kind == "attached" and base_url:
-        status, _ = http_get(check_base_url(base_url) + "/get_model_info", timeout=timeout)
-        if status == 200:
+        status, body = http_get(check_base_url(base_url) + "/get_model_info", timeout=timeout)
+        try:
+            info = json.loads(body) if status == 200 else None
+        except (ValueError, RecursionError):
+            info = None
+        if isinstance(info, dict) and "model_path" in info:  # SGLang's answer, not any page served with 200
             return "sglang"
     return "sglang-oai"
 
