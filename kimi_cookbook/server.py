@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -277,6 +278,15 @@ _FOREIGN_HINT = (
 )
 
 
+def _missing_module_hint(log_path: str | None) -> str:
+    """"; <module> is not installed ..." when the child died of a ModuleNotFoundError (its log says so)."""
+    found = re.findall(r"No module named '([\w.]+)'", _tail(log_path, LOG_TAIL_LINES))
+    if not found:
+        return ""
+    return (f"; its Python lacks the module {found[-1]!r} (SGLang needs a GPU host with its dependencies: "
+            "README, Docker), or use the embedded backend")
+
+
 def wait_ready(
     base_url: str,
     *,
@@ -306,7 +316,7 @@ def wait_ready(
     ) as bar:
         while True:
             if proc is not None and proc.poll() is not None:
-                hint = _FOREIGN_HINT if state.startswith("foreign server") else ""
+                hint = _FOREIGN_HINT if state.startswith("foreign server") else _missing_module_hint(log_path)
                 raise ServerStartError(
                     f"{what} exited with code {proc.returncode} before it was ready "
                     f"({state}, {time.monotonic() - start:.1f} s){hint}",
@@ -485,10 +495,9 @@ def launch_sglang(
     if python == sys.executable:
         import importlib.util
 
-        missing = [m for m in ("sglang", "torch") if importlib.util.find_spec(m) is None]
-        if missing:
-            raise ServerStartError(f"SGLang cannot start here: {' and '.join(missing)} not installed in {python}; "
-                                   "run on a GPU host with SGLang (README: Docker), or use the embedded backend")
+        if importlib.util.find_spec("sglang") is None:
+            raise ServerStartError(f"SGLang is not installed in {python}: run on a GPU host with SGLang "
+                                   "(README: Docker), or use the embedded backend")
     argv = spec.argv(python)
     model_path = spec.option("--model-path") or ""
     return _spawn(

@@ -170,12 +170,12 @@ def test_attach_bad_base_url(url):
         ks.attach(url, progress=False)
 
 
-def test_attach_nothing_listening_times_out():
+def test_attach_nothing_listening_fails_at_once():
     port = ks.free_port()
     t0 = time.monotonic()
-    with pytest.raises(ServerStartError, match=rf"127\.0\.0\.1:{port} was not ready after 1 s"):
-        ks.attach(f"http://127.0.0.1:{port}", timeout_s=1, progress=False)
-    assert time.monotonic() - t0 < 15
+    with pytest.raises(ServerStartError, match=rf"nothing answers at http://127\.0\.0\.1:{port}: start the server"):
+        ks.attach(f"http://127.0.0.1:{port}", timeout_s=30, progress=False)
+    assert time.monotonic() - t0 < 10  # no wait for a server that is not there
 
 
 def test_sglang_that_dies_shows_its_log_tail(tmp_path):
