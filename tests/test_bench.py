@@ -671,8 +671,7 @@ def test_cli_interrupted_run_keeps_first_scenario(embedded_server, tmp_path):
             proc.kill()
     assert proc.returncode == 130, output
     assert "interrupted; finished scenarios are kept" in output
-    assert list(bench.load_results(out)["name"]) == ["tiny-c1"]
-    assert (out / "tiny-c4.log").exists()  # the second scenario had started
+    assert list(bench.load_results(out)["name"]) == ["tiny-c1"]  # the second scenario had started: not kept
 
 
 def test_cli_timeout_keeps_results_and_exits_1(embedded_server, tmp_path, monkeypatch, capsys):

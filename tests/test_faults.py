@@ -165,7 +165,7 @@ def test_server_killed_during_a_stream(own_server):
 
 def test_server_killed_during_a_demo_notebook(own_server, tmp_path):
     run_dir = tmp_path / "demo"
-    run = Cli("demo", "--base-url", own_server.base_url, "--run-dir", str(run_dir), "--only", "02", "04")
+    run = Cli("demo", "--base-url", own_server.base_url, "--run-dir", str(run_dir), "--only", "02", "04_")
     run.wait_for(lambda: (run_dir / "04_invocation.ipynb").exists(), "notebook 04 started")
     kill_server(own_server)
     rc, out, err = run.finish(timeout=300)
