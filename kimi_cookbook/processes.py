@@ -97,7 +97,22 @@ def _parent_death_signal_fn():
 
 
 def _popen(argv: list[str], kwargs: dict) -> subprocess.Popen:
-    return subprocess.Popen(argv, start_new_session=True, preexec_fn=_parent_death_signal_fn(), **kwargs)  # noqa: PLW1509
+    """Popen in a new session. In the main thread, Ctrl-C during the fork is held until the child exists, then
+    the child is stopped and KeyboardInterrupt raised: an interrupt inside the fork's at-fork hooks would
+    leave the ``logging`` module's lock held and hang the process at exit."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return subprocess.Popen(argv, start_new_session=True, preexec_fn=_parent_death_signal_fn(), **kwargs)  # noqa: PLW1509
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=_parent_death_signal_fn(), **kwargs)  # noqa: PLW1509
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        stop_group(proc, 5.0)
+        raise KeyboardInterrupt
+    return proc
 
 
 _SPAWNER: tuple[threading.Thread, queue.SimpleQueue] | None = None

@@ -9,13 +9,9 @@ Every line passes through :func:`kimi_cookbook.net.redact`, so no credential is 
 
 from __future__ import annotations
 
-import openai
+import sys
 
-from kimi_cookbook.bench import BenchError
-from kimi_cookbook.client import StreamInterrupted
 from kimi_cookbook.net import redact
-from kimi_cookbook.server import ServerStartError
-from kimi_cookbook.smoke import SmokeError
 
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -28,14 +24,22 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C, with what was kept (exit 130)."""
 
 
-FAILURES = (RunFailed, ServerStartError, BenchError, SmokeError, StreamInterrupted, TimeoutError, ConnectionError,
-            openai.APIError)
+# the run failures of the domain modules, by name: only a module that was imported can have raised one, so
+# nothing is imported here (the CLI starts without openai, pandas or SGLang's client installed)
+_DOMAIN_FAILURES = (("kimi_cookbook.server", "ServerStartError"), ("kimi_cookbook.bench.speed", "BenchError"),
+                    ("kimi_cookbook.smoke", "SmokeError"), ("kimi_cookbook.client", "StreamInterrupted"),
+                    ("openai", "APIError"))
+
+
+def _failures() -> tuple[type, ...]:
+    found = [getattr(sys.modules[mod], name, None) for mod, name in _DOMAIN_FAILURES if mod in sys.modules]
+    return (RunFailed, TimeoutError, ConnectionError, *(t for t in found if isinstance(t, type)))
 
 
 def exit_code(exc: BaseException) -> int:
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
-    if isinstance(exc, FAILURES):
+    if isinstance(exc, _failures()):
         return EXIT_FAILED
     if isinstance(exc, (ValueError, OSError)):  # bad input, or a path that cannot be read or written
         return EXIT_BAD_INPUT
@@ -49,7 +53,7 @@ def one_line(exc: BaseException) -> str:
     elif isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, ConnectionError)) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
         text = f"error: {where}{exc.strerror.lower()}; check the path (a folder you can write, a file that exists)"
-    elif isinstance(exc, (ValueError, *FAILURES)):
+    elif isinstance(exc, (ValueError, *_failures())):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log = getattr(exc, "log_path", None)
         if log and str(log) not in first:
