@@ -341,3 +341,28 @@ def test_demo_summary_of_a_partial_run_says_so(tmp_path):
     assert "interrupted: 4 of 7 notebooks" in first
     write_summary(done, tmp_path, planned=4)
     assert "4/4 notebooks passed" in (tmp_path / "summary.md").read_text().splitlines()[0]
+
+
+def test_only_sglangs_own_model_info_makes_an_attached_server_sglang(tmp_path):
+    """/get_model_info as SGLang 0.5.16 answered on the H100 says SGLang; a page served with 200 at every path
+    does not (it would send SGLang's native client at a server without /generate)."""
+    real = Path(__file__).parent / "data" / "sglang_model_info_0.5.16.json"
+
+    class Info(_Html):
+        def do_GET(self):  # noqa: N802
+            if self.path != "/get_model_info":
+                return super().do_GET()
+            body = real.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    for handler, expected in ((Info, "sglang"), (_Html, "sglang-oai")):
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{httpd.server_address[1]}"
+            assert bench.default_client_backend("attached", url) == expected
+        finally:
+            httpd.shutdown()
