@@ -56,7 +56,7 @@ LOGGED_LAUNCHES = [
      {**TINY, "mem_fraction_static": 0.3}),  # = ../shared/offline-gpu/README.md's launch, re-run to the token
     ("0.5.16-h100-tp1-default-mfs-ctx8192", POOL_LOGS, 0, "0.5.16", H100, {**TINY}),
     ("0.5.16-h100-tp1-mfs0.6-ctx8192", POOL_LOGS, 1, "0.5.16", H100, {**TINY, "mem_fraction_static": 0.6}),
-    # cut before its pools were logged: only server_args (the strategy auto resolved to) is there
+    # no overlap scheduler: auto resolves to no_buffer (3 slots per request); the 4096 cap still wins here
     ("0.5.16-h100-tp1-mfs0.3-no-overlap", POOL_LOGS, 2, "0.5.16", H100,
      {**TINY, "mem_fraction_static": 0.3, "disable_overlap_schedule": True}),
     ("0.5.16-h100-tp1-mfs0.3-no-radix-mrr256-no-graph", POOL_LOGS, 3, "0.5.16", H100,
@@ -101,11 +101,12 @@ def test_prediction_matches_logged_launch(log, index, version, gpu, args):
 
 
 def test_the_logged_launches_are_all_there():
-    """The fixture holds four launches; three logged their pools, the no-overlap one was cut before (only its
-    server_args: auto resolved to no_buffer, 3 state slots per request -- a prediction no log checks yet)."""
+    """The fixture holds four launches, each with its pools (the no-overlap one captured on a later GPU run: auto
+    resolved to no_buffer; 14,654 slots // 3 per request = 4,884, so the 4,096 cap decides its running requests)."""
     logs = _launch_logs(POOL_LOGS)
     assert len(logs) == 4
-    assert [all(k in x for k in COUNTS) for x in logs] == [True, True, False, True]
+    assert [all(k in x for k in COUNTS) for x in logs] == [True, True, True, True]
+    assert logs[2]["max_running_requests"] == 4096
     assert logs[2]["mamba_radix_cache_strategy"] == "no_buffer" and logs[2]["disable_overlap_schedule"] is True
     assert _launch_logs(VALIDATION / "server.log")[0]["max_running_requests"] == 2930
 
