@@ -34,7 +34,11 @@ def scratch(tmp_path):
     for rel in leftovers + kept:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("x")
-    env = {**os.environ, "KIMI_COOKBOOK_CACHE": str(root / "cache")}
+    # not the outer make's variables: under `make test SYSTEM_PACKAGES=1` (CI) MAKEFLAGS would hand
+    # SYSTEM_PACKAGES=1 to these sub-makes and MAKELEVEL makes them print "Entering directory"
+    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "SYSTEM_PACKAGES", "KIMI_COOKBOOK_APT")
+    env = {k: v for k, v in os.environ.items() if k not in outer}
+    env["KIMI_COOKBOOK_CACHE"] = str(root / "cache")
     return root, env, kept
 
 
