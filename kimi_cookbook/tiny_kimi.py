@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kimi_cookbook.tiny_model import _hold, _install, _training_text, cache_root, remove_stale_builds
+from kimi_cookbook.tiny_model import _hold, _install, cache_root, remove_stale_builds, train_byte_level_bpe
 
 TINY_KIMI_NAME = "kimi-cookbook-tiny-kimi-linear"
 RECIPE_VERSION = 1
@@ -256,19 +256,9 @@ def write_safetensors(path: Path, tensors: dict[str, tuple[np.ndarray, str]], me
 
 
 def _build_tokenizer(folder: Path):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=TOKENIZER_VOCAB,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_training_text(), trainer=trainer)
+    tok = train_byte_level_bpe(TOKENIZER_VOCAB, SPECIAL_TOKENS, unk_token="[UNK]")
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="[BOS]", eos_token="<|im_end|>", unk_token="[UNK]", pad_token="[PAD]",
         model_max_length=CONTEXT, additional_special_tokens=SPECIAL_TOKENS[4:],

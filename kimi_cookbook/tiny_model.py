@@ -127,20 +127,28 @@ def _training_text() -> list[str]:
     return [t for t in texts if t.strip()]
 
 
-def _build_tokenizer(hf_dir: Path):
+def train_byte_level_bpe(vocab_size: int, special_tokens: list[str], unk_token: str | None = None):
+    """A byte-level BPE (GPT-2 style) trained on local text (:func:`_training_text`); a ``tokenizers.Tokenizer``.
+    Both tiny models use it: the embedded one and the tiny Kimi-Linear of :mod:`kimi_cookbook.tiny_kimi`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE())
+    tok = Tokenizer(models.BPE(unk_token=unk_token))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
-        special_tokens=SPECIAL_TOKENS,
+        vocab_size=vocab_size,
+        special_tokens=special_tokens,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(_training_text(), trainer=trainer)
+    return tok
+
+
+def _build_tokenizer(hf_dir: Path):
+    from transformers import PreTrainedTokenizerFast
+
+    tok = train_byte_level_bpe(VOCAB_SIZE, SPECIAL_TOKENS)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<|endoftext|>",
