@@ -433,6 +433,7 @@ _LOG_PATTERNS = {
     "mem_fraction_static": r"mem_fraction_static=([\d.]+)",
     "avail_gib_before_weights": r"Load weight begin\. avail mem=([\d.]+) GB",
     "avail_gib_after_weights": r"Load weight end\..*?avail mem=([\d.]+) GB",
+    "weights_gib": r"Load weight end\..*?mem usage=([\d.]+) GB",
     "mamba_radix_cache_strategy": r"mamba_radix_cache_strategy='([a-z_]+)'",
     "disable_overlap_schedule": r"disable_overlap_schedule=(True|False)",
 }
@@ -442,8 +443,8 @@ def parse_sglang_log(text: str) -> dict[str, Any]:
     """The pool figures a SGLang server log states (first occurrence of each; absent ones left out), to compare
     with :func:`predict_pools`: ``max_total_num_tokens``, ``max_mamba_cache_size``, ``max_running_requests``,
     the pool sizes in GiB (SGLang prints ``GB`` but divides by 2**30), ``mem_fraction_static``, the radix strategy
-    and ``disable_overlap_schedule`` of its server_args, and the free memory SGLang saw before and after loading
-    the weights."""
+    and ``disable_overlap_schedule`` of its server_args, the free memory SGLang saw before and after loading
+    the weights, and what the weights took."""
     out: dict[str, Any] = {}
     for key, pat in _LOG_PATTERNS.items():
         m = re.search(pat, text)

@@ -28,8 +28,10 @@ from pathlib import Path
 
 from kimi_cookbook import bench
 from kimi_cookbook.paths import writable_dir
+from kimi_cookbook.report import gather
 from kimi_cookbook.runner import NOTEBOOK_DIR, execute_notebook, list_notebooks
 from kimi_cookbook.server import ServerStartError, attach, http_get, launch_sglang
+from kimi_cookbook.sglang_memory import parse_sglang_log
 from kimi_cookbook.tiny_kimi import ensure_tiny_kimi_linear
 
 SMOKE_NOTEBOOKS = ("03", "04", "05", "06")
@@ -133,26 +135,23 @@ def preflight(tp: int, python: str = sys.executable) -> tuple[str, list[str]]:
 ALLOCATION_KEYS = ("max_total_num_tokens", "max_running_requests", "max_mamba_cache_size", "mem_fraction_static",
                    "context_length", "chunked_prefill_size", "attention_backend", "mamba_radix_cache_strategy",
                    "disable_radix_cache", "cuda_graph_max_bs", "tp_size")
-_LOG_PATTERNS = {
-    "max_total_num_tokens": re.compile(r"max_total_num_tokens=(\d+)"),
-    "max_running_requests": re.compile(r"max_running_requests=(\d+)"),
-    "max_mamba_cache_size": re.compile(r"max_mamba_cache_size: (\d+)"),
-    "kv_cache_gb": re.compile(r"KV Cache is allocated\..*?KV size: ([\d.]+) GB"),
-    "ssm_state_gb": re.compile(r"ssm_state size: ([\d.]+)\s*GB"),
-    "conv_state_gb": re.compile(r"conv_state size: ([\d.]+)\s*GB"),
-    "weights_gb": re.compile(r"Load weight end\..*?mem usage=([\d.]+) GB"),
-    "avail_mem_after_weights_gb": re.compile(r"Load weight end\..*?avail mem=([\d.]+) GB"),
+# The summary's names for the pool figures that sglang_memory.parse_sglang_log reads from a server log.
+_ALLOCATION_NAMES = {
+    "max_total_num_tokens": "max_total_num_tokens",
+    "max_running_requests": "max_running_requests",
+    "max_mamba_cache_size": "max_mamba_cache_size",
+    "kv_gib": "kv_cache_gb",
+    "ssm_gib": "ssm_state_gb",
+    "conv_gib": "conv_state_gb",
+    "weights_gib": "weights_gb",
+    "avail_gib_after_weights": "avail_mem_after_weights_gb",
 }
 
 
 def allocation_from_log(text: str) -> dict:
-    """What SGLang logged about its memory pools (last value of each line kind), as numbers."""
-    found: dict = {}
-    for key, pattern in _LOG_PATTERNS.items():
-        values = pattern.findall(text)
-        if values:
-            found[key] = float(values[-1]) if "." in values[-1] else int(values[-1])
-    return found
+    """What SGLang logged about its memory pools (one launch's log), as numbers, under the summary's names."""
+    logged = parse_sglang_log(text)
+    return {name: logged[key] for key, name in _ALLOCATION_NAMES.items() if key in logged}
 
 
 def server_facts(base_url: str, out: Path) -> dict:
@@ -179,24 +178,22 @@ def server_facts(base_url: str, out: Path) -> dict:
 
 
 # --- results -----------------------------------------------------------------------------------------
-def _bench_block(results_root: Path) -> tuple[str, list[dict]]:
-    folders = sorted(p for p in results_root.glob("bench-*") if (p / "results.jsonl").is_file())
-    if not folders:
+def _bench_block(run_dir: Path) -> tuple[str, list[dict]]:
+    """The printed block of each scenario and the rows of the run's newest benchmark (report.gather finds it)."""
+    folder = gather(run_dir).bench_dir
+    if folder is None:
         return "", []
-    folder = folders[-1]
     rows = [json.loads(ln) for ln in (folder / "results.jsonl").read_text().splitlines() if ln.strip()]
     blocks = []
     for log in sorted(folder.glob("*.log")):
-        lines = log.read_text(errors="replace").splitlines()
-        start = next((i for i, ln in enumerate(lines) if bench.BLOCK_TITLE in ln), None)
-        if start is None:
-            continue
-        end = next((j for j in range(start + 1, len(lines)) if re.fullmatch(r"\s*={10,}\s*", lines[j])), len(lines))
-        blocks.append(f"[{log.stem}]\n" + "\n".join(lines[start:end + 1]))
+        block = bench.block_text(log.read_text(errors="replace"))
+        if block:
+            blocks.append(f"[{log.stem}]\n{block}")
     return "\n\n".join(blocks), rows
 
 
 def _gsm8k(results_root: Path) -> tuple[dict, str]:
+    """The newest GSM8K log's result and its result lines as the harness printed them (also when it failed)."""
     logs = sorted(results_root.glob("gsm8k-*/gsm8k.log"))
     if not logs:
         return {}, ""
@@ -313,7 +310,7 @@ def run_smoke(
                 step(f"notebook {nb.stem}", t)
             else:
                 step(f"notebook {nb.stem}", t, "failed", res.error.splitlines()[-1] if res.error else "")
-        report.bench_block, report.bench_rows = _bench_block(out / "results")
+        report.bench_block, report.bench_rows = _bench_block(out)
         report.gsm8k, report.gsm8k_text = _gsm8k(out / "results")
     except SmokeError as exc:
         step(current, t, "failed", str(exc))

@@ -155,7 +155,7 @@ def test_parse_sglang_log_reads_the_logged_lines():
     assert parse_sglang_log(log) == {
         "max_total_num_tokens": 11507327, "max_mamba_cache_size": 14654, "max_running_requests": 2930,
         "kv_gib": 12.35, "conv_gib": 0.38, "ssm_gib": 10.73, "mem_fraction_static": 0.3,
-        "avail_gib_before_weights": 78.32, "avail_gib_after_weights": 78.27,
+        "avail_gib_before_weights": 78.32, "avail_gib_after_weights": 78.27, "weights_gib": 0.05,
         "mamba_radix_cache_strategy": "extra_buffer",
     }
     assert parse_sglang_log("no pools here") == {}

@@ -139,3 +139,14 @@ def test_auto_dataset_falls_back_to_random_ids_offline(tmp_path, monkeypatch, ca
     assert bench_settings(srv)["dataset_name"] == "random-ids"
     assert "random-ids instead of the page's 'random'" in capsys.readouterr().out
     assert bench_settings(srv, dataset_path="/d/sharegpt.json")["dataset_name"] == "random"
+
+
+def test_block_text_quotes_the_printed_block_of_sglang_0_5_16():
+    from kimi_cookbook.bench import block_text, parse_bench_serving
+
+    text = (DATA / "bench_serving_0.5.16.txt").read_text()
+    block = block_text(text)
+    lines = block.splitlines()
+    assert "Serving Benchmark Result" in lines[0] and set(lines[-1].strip()) == {"="}
+    assert parse_bench_serving(block) == parse_bench_serving(text)
+    assert block_text("no block here") == ""

@@ -21,6 +21,7 @@ from kimi_cookbook.bench.gsm8k import (
 from kimi_cookbook.bench.parse import (
     BLOCK_TITLE,
     RECORD_COLUMNS,
+    block_text,
     parse_bench_serving,
     parse_gsm8k,
     row_from_record,
@@ -82,6 +83,7 @@ __all__ = [
     "load_results",
     "new_results_dir",
     "page_speed_runs",
+    "block_text",
     "parse_bench_serving",
     "parse_gsm8k",
     "plot_vs_concurrency",

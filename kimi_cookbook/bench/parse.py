@@ -52,6 +52,17 @@ def text_lines(text: str) -> list[str]:
     return [line.rsplit("\r", 1)[-1] for line in text.split("\n")]
 
 
+def block_text(text: str) -> str:
+    """The last "Serving Benchmark Result" block of ``text`` as printed, from its title line to its closing
+    ``=`` line (to the end of the text if it is cut off); ``""`` when there is none."""
+    lines = text_lines(text)
+    starts = [i for i, line in enumerate(lines) if _HEADER_RE.search(line)]
+    if not starts:
+        return ""
+    end = next((j for j in range(starts[-1] + 1, len(lines)) if _CLOSE_RE.match(lines[j])), len(lines) - 1)
+    return "\n".join(lines[starts[-1]:end + 1])
+
+
 def parse_bench_serving(text: str) -> dict[str, int | float | str]:
     """Parse the last "Serving Benchmark Result" block in ``text`` (log noise around it is fine).
 
