@@ -46,6 +46,7 @@ def one_line(err: str) -> str:
         (["serve", "--timeout", "0"], 2, "--timeout"),
         (["bench", "--timeout", "-1"], 2, "--timeout"),
         (["demo", "--timeout", "0"], 2, "--timeout"),
+        (["keep-outputs", "--timeout", "0"], 2, "--timeout"),
         (["plan", "--hardware", "h100", "--tp", "16"], 2, "tp"),
         (["serve", "--tp", "2"], 2, "--tp"),  # an SGLang option the embedded backend would ignore
         (["bogus-subcommand"], 2, "bogus-subcommand"),

@@ -110,7 +110,7 @@ def register(sub) -> None:
     )
     k.add_argument("paths", nargs="*", metavar="PATH", help="notebooks (default: every notebooks/NN_*.ipynb)")
     k.add_argument("--base-url", default="", help="run against this server instead of the embedded one")
-    k.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds (default 900)")
+    k.add_argument("--timeout", type=positive_int, default=900, help="per-cell timeout in seconds (default 900)")
     k.set_defaults(func=_cmd_keep_outputs)
 
     q = sub.add_parser(
