@@ -1,7 +1,7 @@
 # The two commands (see README.md) are `make demo` and `make test`. Both set up .venv first (idempotent), at the
 # versions of constraints.txt. `make help` lists every target.
 .DEFAULT_GOAL := help
-.PHONY: help demo test lab lint lock clean binder
+.PHONY: help demo test lab lint lock lock-check clean binder
 
 VENV_PY := .venv/bin/python
 # the interpreter for lint/lock: .venv's when there is one, else the active one (any venv or conda env)
@@ -11,7 +11,7 @@ SYSTEM_PACKAGES ?= $(KIMI_COOKBOOK_APT)
 BOOTSTRAP_FLAGS := $(if $(filter 1,$(SYSTEM_PACKAGES)),--with-system-packages)
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-7s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-11s %s\n", $$1, $$2}'
 	@echo "  options: make test SYSTEM_PACKAGES=1 (apt-get chromium/nodejs, as root), make clean CONFIRM=1"
 
 demo:  ## set up .venv, run every notebook on the embedded server (runs/<time>/)
@@ -34,6 +34,9 @@ lint:  ## ruff, stripped notebooks, check-notebook --no-execute, README index (n
 
 lock:  ## re-resolve constraints.txt from pyproject.toml with what PyPI has now (uv), then run make test
 	$(PYTHON) scripts/lock.py
+
+lock-check:  ## maintainers: would `make lock` at the lock's recorded date give the same file? (PyPI; not a CI verdict)
+	$(PYTHON) scripts/lock.py --check
 
 clean:  ## list runs/, build leftovers and the cookbook's cache; CONFIRM=1 deletes them (.venv is kept)
 	@bash scripts/clean.sh $(if $(filter 1,$(CONFIRM)),--delete)

@@ -6,8 +6,12 @@
 What is resolved: the package with its [dev] extra (which includes [embedded] and [bench]: notebooks, embedded
 server, SGLang's benchmark client, test and contributor tools) plus pip itself, for every platform and Python >= 3.11
 (`uv pip compile --universal`). SGLang is appended apart: it is installed with --no-deps (its wheel is pure Python,
-its dependencies would pull the GPU stack), at the version of the [serve] extra. The resolution date is recorded
-and passed to uv as --exclude-newer, so `--check` reproduces the file exactly as long as PyPI keeps those releases.
+its dependencies would pull the GPU stack), at the version of the [serve] extra. The resolution time is recorded
+and passed to uv as --exclude-newer (an RFC 3339 UTC timestamp, so no time zone applies). `--check` (`make
+lock-check`) reproduces the file only while the index shows what it showed then: uv filters files by the upload time
+the index reports, so a file uploaded before the recorded time but not yet visible when the lock was made (a mirror
+catching up, a clock ahead of the index) comes through later, and a yanked one drops out. It is a maintainer's
+question, never a test verdict: tests/test_lock.py checks the lock offline.
 The pins of .pre-commit-config.yaml's additional_dependencies are rewritten to the locked versions.
 Needs uv (in the [dev] extra): this interpreter's `-m uv`, else `uv` on PATH.
 """
