@@ -23,9 +23,11 @@ import os
 import shutil
 from pathlib import Path
 
+from kimi_cookbook.capacity.config import load_model_config
+from kimi_cookbook.capacity.sizes import weight_bytes
 from kimi_cookbook.tiny_kimi import _build_tokenizer, published_config
 
-__all__ = ["EXT_PACKAGE", "FullSizeModel", "build_full_size", "launch_env", "local_tokenizer", "weight_bytes"]
+__all__ = ["EXT_PACKAGE", "FullSizeModel", "build_full_size", "launch_env", "local_tokenizer"]
 
 # SGLang's hook for a model class of one's own (srt/models/registry.py registers the package's EntryClass with
 # overwrite=True, in every server process).
@@ -47,19 +49,6 @@ class FullSizeModel(dict):
     @property
     def label(self) -> str:
         return self["label"]
-
-
-def weight_bytes(cfg: dict) -> int:
-    """bf16 bytes of every weight SGLang allocates for ``cfg`` (embeddings, attention, KDA, MLA, experts, head)."""
-    from kimi_cookbook.tiny_kimi import tensor_shapes
-
-    total = 0
-    for shape, dtype in tensor_shapes(cfg).values():
-        n = 1
-        for d in shape:
-            n *= d
-        total += n * (4 if dtype == "F32" else 2)
-    return total
 
 
 def local_tokenizer(hub_cache: str | os.PathLike | None = None) -> Path | None:
@@ -101,6 +90,7 @@ def build_full_size(out_dir: str | os.PathLike, *, num_experts: int | None = Non
         cfg.update(bos_token_id=bos, eos_token_id=eos, pad_token_id=pad)
         tokenizer = f"the tiny byte-level tokenizer ({len(fast)} tokens; the real one is not in the local cache)"
     (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    weights = weight_bytes(load_model_config(out / "config.json"))["total"]  # the planner's count
     full = cfg["num_experts"] == published_experts
     label = ("Kimi-Linear-48B-A3B (published config, random weights)" if full else
              f"Kimi-Linear-48B-A3B with {cfg['num_experts']} of {published_experts} experts (random weights; "
@@ -108,7 +98,7 @@ def build_full_size(out_dir: str | os.PathLike, *, num_experts: int | None = Non
              "expert weights)")
     info = FullSizeModel(
         path=str(out), label=label, full_model=full, num_experts=cfg["num_experts"],
-        published_experts=published_experts, weight_gib=round(weight_bytes(cfg) / 2**30, 2), tokenizer=tokenizer,
+        published_experts=published_experts, weight_gib=round(weights / 2**30, 2), tokenizer=tokenizer,
         load_format="dummy",
     )
     (out / "cookbook.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -178,7 +178,8 @@ def bench(name: str, tokenizer: str, out: Path, prompts: int, concurrency: int, 
     result = {"scenario": name, "num_prompts": prompts, "max_concurrency": concurrency, "input_len": in_len,
               "output_len": out_len, "status": status if rec or status != "done" else "no record written",
               "wall_s": wall, **{k: rec[k] for k in keep if k in rec}}
-    log(f"bench {name}: {json.dumps({k: result.get(k) for k in ('status', 'completed', 'mean_tpot_ms', 'output_throughput')})}")
+    brief = {k: result.get(k) for k in ("status", "completed", "mean_tpot_ms", "output_throughput")}
+    log(f"bench {name}: {json.dumps(brief)}")
     return result
 
 

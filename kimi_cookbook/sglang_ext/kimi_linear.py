@@ -21,7 +21,7 @@ import torch
 from sglang.srt.eplb.expert_location import ModelConfigForExpertLocation
 from sglang.srt.models.kimi_linear import KimiLinearForCausalLM as _SGLangKimiLinear
 
-SPREAD_ENV = "KIMI_COOKBOOK_SPREAD_ROUTER"  # the name kimi_cookbook.full_size.SPREAD_ENV sets
+from kimi_cookbook.full_size import SPREAD_ENV
 ROUTER_SEED = 20261205
 
 

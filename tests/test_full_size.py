@@ -1,0 +1,116 @@
+"""The full-size model folder for random-weight speed runs (kimi_cookbook.full_size) and the SGLang model class it
+is launched with (kimi_cookbook.sglang_ext). The GPU run itself is in docs/validation/*-full-size-*."""
+
+import ast
+import json
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+from kimi_cookbook import full_size, sglang_ext
+from kimi_cookbook.capacity import config as capacity_config, sizes
+from kimi_cookbook.tiny_kimi import published_config
+
+EXT = Path(sglang_ext.__file__).parent / "kimi_linear.py"
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("full")
+    empty_hub = root / "hub"
+    empty_hub.mkdir()
+    return (full_size.build_full_size(root / "full", hub_cache=empty_hub),
+            full_size.build_full_size(root / "e96", num_experts=96, hub_cache=empty_hub))
+
+
+def test_the_full_folder_is_the_published_config_and_no_weights(folders):
+    full, _ = folders
+    cfg = json.loads((full.path / "config.json").read_text())
+    pub = published_config()
+    # every published field SGLang reads is there with its value; only the tokenizer's special ids differ
+    differ = {k for k in pub if cfg.get(k) != pub[k]}
+    assert differ <= {"bos_token_id", "eos_token_id", "pad_token_id"}
+    for field in ("routed_scaling_factor", "moe_router_activation_func", "rms_norm_eps", "rope_theta",
+                  "use_grouped_topk", "num_expert_group", "topk_group", "hidden_act", "num_nextn_predict_layers"):
+        assert field in cfg, field
+    assert cfg["num_experts"] == 256 and cfg["vocab_size"] == 163840
+    assert not list(full.path.glob("*.safetensors")) and not list(full.path.glob("*.bin"))
+    info = json.loads((full.path / "cookbook.json").read_text())
+    assert info["full_model"] is True and info["load_format"] == "dummy"
+    assert "not the full model" not in info["label"]
+    assert "tiny" in info["tokenizer"]  # the empty hub cache: no real tokenizer here
+
+
+def test_weights_are_what_the_planner_counts(folders):
+    full, fewer = folders
+    assert full["weight_gib"] == pytest.approx(91.5, abs=0.05)  # the page's model: one H200/MI300X or tp >= 2 on H100
+    assert fewer["weight_gib"] < 40  # fits one 80 GB H100 with room for the pools
+    planner = sizes.weight_bytes(capacity_config.load_model_config(full.path / "config.json"))
+    assert full["weight_gib"] == round(planner["total"] / 2**30, 2)
+
+
+def test_fewer_experts_is_labelled_everywhere(folders):
+    _, fewer = folders
+    cfg = json.loads((fewer.path / "config.json").read_text())
+    assert cfg["num_experts"] == 96 and cfg["num_experts_per_token"] == 8
+    assert fewer["full_model"] is False and "not the full model" in fewer.label
+    assert "96 of 256" in json.loads((fewer.path / "cookbook.json").read_text())["label"]
+
+
+@pytest.mark.parametrize("experts", [7, 257, 0])
+def test_expert_counts_outside_the_published_range_are_refused(tmp_path, experts):
+    with pytest.raises(ValueError, match="num_experts must be between 8"):
+        full_size.build_full_size(tmp_path / "m", num_experts=experts, hub_cache=tmp_path)
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_used_folder_is_refused(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty"):
+        full_size.build_full_size(tmp_path)
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_the_real_tokenizer_is_taken_from_the_local_cache_only(tmp_path):
+    snap = tmp_path / "hub" / full_size.HUB_REPO / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "tokenizer_config.json").write_text("{}")
+    (snap / "tiktoken.model").write_text("made here")
+    (snap / "tokenization_kimi.py").write_text("# made here\n")
+    info = full_size.build_full_size(tmp_path / "m", hub_cache=tmp_path / "hub")
+    assert "real tokenizer" in info["tokenizer"]
+    assert (tmp_path / "m" / "tiktoken.model").read_text() == "made here"
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["eos_token_id"] == published_config()["eos_token_id"]  # the real ids stay
+
+
+def test_launch_env_names_the_model_package():
+    env = full_size.launch_env()
+    assert env["SGLANG_EXTERNAL_MODEL_PACKAGE"] == "kimi_cookbook.sglang_ext" == full_size.EXT_PACKAGE
+    assert env[full_size.SPREAD_ENV] == "1"
+
+
+def test_sglang_registry_would_find_one_entry_class_named_like_sglangs():
+    """SGLang's registry imports every module of the package and maps EntryClass.__name__ to it (overwrite=True):
+    the class must be named KimiLinearForCausalLM and supply what 0.5.16's lacks. Checked from the source (torch
+    and SGLang are not installed on CPU machines)."""
+    modules = [m.name for m in pkgutil.iter_modules(sglang_ext.__path__)]
+    assert modules == ["kimi_linear"]
+    tree = ast.parse(EXT.read_text())
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    cls = classes["KimiLinearForCausalLM"]
+    assert [b.id for b in cls.bases if isinstance(b, ast.Name)] == ["_SGLangKimiLinear"]
+    methods = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+    assert {"post_load_weights", "spread_routers", "get_model_config_for_expert_location"} <= methods
+    entry = [n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "EntryClass"]
+    assert len(entry) == 1 and entry[0].value.id == "KimiLinearForCausalLM"
+    # the router is re-drawn only when the cookbook asks (dummy loads), never for real weights
+    src = EXT.read_text()
+    assert "os.environ.get(SPREAD_ENV) == \"1\"" in src and "from kimi_cookbook.full_size import SPREAD_ENV" in src
+
+
+def test_importing_the_class_without_sglang_says_what_is_missing():
+    with pytest.raises(ModuleNotFoundError) as err:
+        import kimi_cookbook.sglang_ext.kimi_linear  # noqa: F401
+    assert err.value.name in {"torch", "sglang"}
