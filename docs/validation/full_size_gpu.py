@@ -247,9 +247,14 @@ def main() -> int:
     log(f"model: {model.label}; {model['weight_gib']} GiB of weights; tokenizer: {model['tokenizer']}")
     gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
                          capture_output=True, text=True).stdout.strip()
+    code = "import torch; print(torch.cuda.get_device_properties(0).total_memory)"
+    # in a child process: no CUDA context stays in this one
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    total_bytes = int(probe.stdout.strip()) if probe.returncode == 0 and probe.stdout.strip().isdigit() else None
     rec_dir = out / "expert-dump"
     env = {**launch_env(), "SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR": str(rec_dir)}
-    summary: dict = {"mode": args.mode, "gpu": gpu, "model": dict(model), "launches": [], "bench": []}
+    summary: dict = {"mode": args.mode, "gpu": gpu, "gpu_total_memory_bytes": total_bytes, "model": dict(model),
+                     "launches": [], "bench": []}
 
     def save() -> None:
         summary["elapsed_s"] = round(elapsed(), 1)
