@@ -31,9 +31,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["display_command", "run_streaming", "start", "stop_group"]
+__all__ = ["Stalled", "display_command", "run_streaming", "start", "stop_group"]
 
 STOP_GRACE_S = 15.0
+
+
+class Stalled(TimeoutError):
+    """:func:`run_streaming` stopped a child because its ``watch`` said it was stuck; ``str()`` says why."""
 
 
 def display_command(argv: list[str], env: dict[str, str] | None = None) -> str:
@@ -163,20 +167,26 @@ def run_streaming(
     timeout: float | None = None,
     cwd: str | os.PathLike | None = None,
     grace_s: float = 10.0,
+    watch: Callable[[], str | None] | None = None,
+    watch_every_s: float = 1.0,
+    shown_command: str | None = None,
 ) -> tuple[int, str]:
     """Run ``cmd`` to the end; return (exit code, its merged stdout/stderr).
 
-    The output goes to ``log_path`` (after a ``$ command`` line) and to ``echo`` as it comes. Past
-    ``timeout`` seconds, or on any exception in this process (Ctrl-C), the child's whole group is stopped;
-    a timeout raises :class:`TimeoutError` naming the log.
+    The output goes to ``log_path`` (after a ``$ command`` line: ``shown_command`` if given) and to ``echo`` as it
+    comes. Past ``timeout`` seconds, or on any exception in this process (Ctrl-C), the child's whole group is
+    stopped; a timeout raises :class:`TimeoutError` naming the log. ``watch`` is called every ``watch_every_s``
+    seconds while the child runs: when it returns a reason, the group is stopped and :class:`Stalled` raised
+    with that reason.
     """
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValueError(f"timeout must be a number of seconds above 0 (or None), got {timeout!r}")
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     chunks: list[str] = []
     timed_out = threading.Event()
+    stalled: list[str] = []
     with open(log_path, "w", encoding="utf-8") as log:
-        log.write("$ " + display_command(cmd) + "\n")
+        log.write("$ " + (shown_command or display_command(cmd)) + "\n")
         proc = start(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         watchdog = None
         if timeout is not None:
@@ -188,6 +198,18 @@ def run_streaming(
             watchdog = threading.Timer(timeout, expire)
             watchdog.daemon = True
             watchdog.start()
+        finished = threading.Event()
+        if watch is not None:
+
+            def keep_watching() -> None:
+                while not finished.wait(watch_every_s):
+                    reason = watch()
+                    if reason:
+                        stalled.append(reason)
+                        stop_group(proc, grace_s)
+                        return
+
+            threading.Thread(target=keep_watching, name="kimi-cookbook-watch", daemon=True).start()
         try:
             fd = proc.stdout.fileno()
             while True:
@@ -206,9 +228,12 @@ def run_streaming(
             stop_group(proc, grace_s)  # interrupted: the child must not outlive us
             raise
         finally:
+            finished.set()
             if watchdog is not None:
                 watchdog.cancel()
             proc.stdout.close()
+    if stalled:
+        raise Stalled(stalled[0])
     if timed_out.is_set():
         name = cmd[2] if len(cmd) > 2 and cmd[1] == "-m" else Path(cmd[0]).name
         raise TimeoutError(f"{name} ran past {timeout:g} s and was stopped; see {log_path}")

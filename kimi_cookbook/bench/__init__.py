@@ -35,8 +35,18 @@ from kimi_cookbook.bench.reference import (
     reference_data,
 )
 from kimi_cookbook.bench.results import RUNS_ENV, check_results_dir, load_results, new_results_dir, save_results
-from kimi_cookbook.bench.scenarios import CLIENT_BACKENDS, DATASETS, PRESETS, Scenario, preset, scenario_table
+from kimi_cookbook.bench.scenarios import (
+    CLIENT_BACKENDS,
+    DATASETS,
+    PRESETS,
+    SHARED_PREFIX,
+    Scenario,
+    preset,
+    scenario_table,
+)
+from kimi_cookbook.bench.watch import finished_requests, partial_summary
 from kimi_cookbook.bench.speed import (
+    STALL_S,
     BenchError,
     bench_command,
     bench_settings,
@@ -60,6 +70,8 @@ __all__ = [
     "RECORD_COLUMNS",
     "REFERENCE_COLUMNS",
     "RUNS_ENV",
+    "SHARED_PREFIX",
+    "STALL_S",
     "BenchError",
     "GSM8KRun",
     "Scenario",
@@ -98,4 +110,6 @@ __all__ = [
     "save_results",
     "scenario_table",
     "snake_case",
+    "finished_requests",
+    "partial_summary",
 ]

@@ -5,6 +5,11 @@ the page's version; ``sglang.benchmark.serving`` in newer releases) as a subproc
 comes, and takes each row from the JSON record the client appends to its ``--output-file``. Rows are saved
 after *each* scenario, so an interrupted run keeps the scenarios that finished. :func:`run_speed` is the one
 entry point the notebook and the CLI share: settings for a connected server, then the run.
+
+The client runs under :mod:`kimi_cookbook.bench.recorder` (the same client and arguments; each finished request
+is appended to ``<scenario>.requests.jsonl`` as it finishes) and is watched (:mod:`kimi_cookbook.bench.watch`):
+no finished request for ``stall_s`` seconds stops it, keeps the finished requests and writes
+``<scenario>.stalled.md`` (why, what finished, the server's log tail).
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from tqdm.auto import tqdm
 
 from kimi_cookbook.bench.parse import BLOCK_TITLE, row_from_record, text_lines
 from kimi_cookbook.bench.results import check_results_dir, load_results, new_results_dir, save_results
-from kimi_cookbook.bench.scenarios import CLIENT_BACKENDS, DATASETS, Scenario, scenarios_of
+from kimi_cookbook.bench.scenarios import CLIENT_BACKENDS, DATASETS, SHARED_PREFIX, Scenario, scenarios_of
+from kimi_cookbook.bench.watch import ProgressWatch, finished_requests, partial_summary
 from kimi_cookbook.net import http_get, normalize_base_url
 from kimi_cookbook.processes import display_command as _render
-from kimi_cookbook.processes import ProgressEcho, run_streaming
+from kimi_cookbook.processes import ProgressEcho, Stalled, run_streaming
 from kimi_cookbook.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
 from kimi_cookbook.versions import dataset_problem
 
@@ -48,12 +54,19 @@ __all__ = [
 ]
 
 
-class BenchError(RuntimeError):
-    """A scenario failed; ``results_dir`` holds the scenarios that finished and the failed one's log."""
+RECORDER = "kimi_cookbook.bench.recorder"
+STALL_S = 180.0  # default: no finished request for this long stops a scenario
+LOG_TAIL_LINES = 40
 
-    def __init__(self, message: str, results_dir: Path | None = None):
+
+class BenchError(RuntimeError):
+    """A scenario failed; ``results_dir`` holds the scenarios that finished and the failed one's log.
+    ``log_tail``: the server log's last lines when a stalled scenario was stopped (empty when not known)."""
+
+    def __init__(self, message: str, results_dir: Path | None = None, log_tail: str = ""):
         super().__init__(message)
         self.results_dir = results_dir
+        self.log_tail = log_tail
 
 
 def client_module() -> str:
@@ -122,6 +135,8 @@ def bench_command(
         raise ValueError(f"unknown client backend {backend!r}; allowed: {', '.join(CLIENT_BACKENDS)}")
     if dataset_name not in DATASETS:
         raise ValueError(f"unknown dataset {dataset_name!r}; allowed: {', '.join(DATASETS)}")
+    if scenario.dataset:  # the scenario's own dataset (generated-shared-prefix) needs no file
+        dataset_name, dataset_path = scenario.dataset, None
     if dataset_name == "sharegpt" and not dataset_path:
         raise ValueError("dataset 'sharegpt' needs dataset_path (a local ShareGPT JSON); no downloads here")
     cmd = [python or sys.executable, "-m", module or client_module()]
@@ -148,6 +163,20 @@ def _client_env(tokenizer: str | None) -> dict[str, str]:
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("TRANSFORMERS_OFFLINE", "1")
     return env
+
+
+def _scenario_env(env: dict[str, str], scenario: Scenario, out: Path) -> dict[str, str]:
+    """The shared-prefix dataset caches its prompts in ``~/.cache/sglang/benchmark`` under a name made of the
+    lengths and the tokenizer's *class* only, so another tokenizer of the same class would get stale prompts:
+    the client gets a home of its own in the results folder (the prompts it made are kept there too); the
+    Hugging Face cache stays where it was."""
+    if scenario.dataset != SHARED_PREFIX:
+        return env
+    home = out / "client-home"
+    home.mkdir(exist_ok=True)
+    hf_home = env.get("HF_HOME") or os.path.join(
+        env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
+    return {**env, "HOME": str(home.resolve()), "HF_HOME": hf_home}
 
 
 def _records(path: Path) -> list[dict]:
@@ -213,20 +242,75 @@ def result_block(text: str) -> str:
     return "\n".join(block)
 
 
+def _stall_report(scenario: Scenario, out: Path, reason: str, requests_file: Path, base_url: str | None,
+                  server_log: str | os.PathLike | None) -> tuple[str, str]:
+    """Write ``<scenario>.stalled.md``; return (one line for the error, the server log tail)."""
+    summary = partial_summary(finished_requests(requests_file), scenario.num_prompts)
+    seen = ""
+    if base_url:
+        status, body = http_get(base_url + "/metrics", timeout=3.0)
+        if status == 200:
+            from kimi_cookbook import metrics
+
+            try:
+                values = metrics.key_values(metrics.parse_metrics(body.decode("utf-8", "replace")))
+            except ValueError:
+                values = {}
+            if values.get("num_running_reqs") is not None:
+                seen = (f"; the server reported {values['num_running_reqs']:.0f} running, "
+                        f"{values.get('num_queue_reqs') or 0:.0f} queued")
+    tail = ""
+    if server_log and Path(server_log).is_file():
+        lines = Path(server_log).read_text(encoding="utf-8", errors="replace").splitlines()
+        tail = "\n".join(lines[-LOG_TAIL_LINES:])
+    report = out / f"{scenario.name}.stalled.md"
+    text = [f"# {scenario.name}: stopped, {reason}{seen}", "",
+            f"{summary['finished_requests']} of {scenario.num_prompts} requests finished "
+            f"({summary['successful_requests']} successful); each is a line of {requests_file.name}.", "",
+            "```json", json.dumps(summary, indent=2), "```", ""]
+    if tail:
+        text += [f"## Server log tail ({server_log})", "", "```", tail, "```", ""]
+    else:
+        text += ["Server log: not known here (an attached server: see its own log).", ""]
+    report.write_text("\n".join(text), encoding="utf-8")
+    line = (f"scenario {scenario.name!r}: {reason}{seen}; the client was stopped with {summary['finished_requests']} "
+            f"of {scenario.num_prompts} requests finished (kept in {requests_file}); see {report}")
+    return line, tail
+
+
 def _run_scenario(scenario: Scenario, cmd: list[str], out: Path, *, env: dict, stream: bool, tail_lines: int,
-                  timeout_s: float | None) -> tuple[dict, float]:
+                  timeout_s: float | None, stall_s: float | None = None, base_url: str | None = None,
+                  server_log: str | os.PathLike | None = None) -> tuple[dict, float]:
     """Run the client for one scenario; return its new JSON record and the wall time. BenchError if it fails.
 
     With ``stream`` its whole output is shown as it comes; otherwise only its progress bar, then its result
-    block (the last ``tail_lines`` lines when it printed none) and the log's path."""
+    block (the last ``tail_lines`` lines when it printed none) and the log's path. The client runs under the
+    recorder (``<scenario>.requests.jsonl``); with ``stall_s`` it is stopped when no request finished for that
+    long."""
     client_jsonl = out / "client.jsonl"
     log = out / f"{scenario.name}.log"
+    requests_file = out / f"{scenario.name}.requests.jsonl"
     before = len(_records(client_jsonl))
-    print(f"\n[{scenario.name}] $ {display_command(cmd)}", flush=True)
+    shown = display_command(cmd)
+    print(f"\n[{scenario.name}] $ {shown}", flush=True)
+    recorded = [cmd[0], "-m", RECORDER, str(requests_file), *cmd[2:]]  # cmd = [python, -m, MODULE, args...]
     started = time.perf_counter()
     echo = _echo if stream else ProgressEcho()
+    watch = ProgressWatch(requests_file, stall_s) if stall_s else None
+
+    def feed(piece: str) -> None:
+        if watch is not None:
+            watch.feed(piece)
+        echo(piece)
+
     try:
-        rc, text = run_streaming(cmd, env=env, log_path=log, echo=echo, timeout=timeout_s)
+        note = (f"{shown}\n# run as python3 -m {RECORDER} {requests_file.name} MODULE ARGS: the same client, each "
+                f"finished request appended to {requests_file.name}")
+        rc, text = run_streaming(recorded, env=_scenario_env(env, scenario, out), log_path=log, echo=feed,
+                                 timeout=timeout_s, watch=watch.check if watch else None, shown_command=note)
+    except Stalled as exc:
+        line, tail = _stall_report(scenario, out, str(exc), requests_file, base_url, server_log)
+        raise BenchError(line, out, tail) from exc
     except TimeoutError as exc:
         raise BenchError(f"scenario {scenario.name!r}: {exc}", out) from exc
     finally:
@@ -248,7 +332,8 @@ def _run_scenario(scenario: Scenario, cmd: list[str], out: Path, *, env: dict, s
 
 def _row(scenario: Scenario, record: dict, wall: float, backend: str, dataset_name: str) -> dict:
     """Scenario parameters, then the record's values (the scenario's own names win), plus failure counts."""
-    ours = {**scenario.as_dict(), "backend_arg": backend, "dataset_name": dataset_name, "wall_s": round(wall, 3)}
+    ours = {**scenario.as_dict(), "backend_arg": backend, "dataset_name": scenario.dataset or dataset_name,
+            "wall_s": round(wall, 3)}
     metrics = {k: v for k, v in row_from_record(record).items() if k not in ours}
     completed = int(metrics.get("successful_requests") or 0)
     return {**ours, "failed_requests": scenario.num_prompts - completed, **metrics}
@@ -269,6 +354,8 @@ def run_bench(
     timeout_s: float | None = None,
     progress: bool = True,
     python: str | None = None,
+    stall_s: float | None = STALL_S,
+    server_log: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Run SGLang's benchmark client once per scenario; return the results as a DataFrame.
 
@@ -281,7 +368,10 @@ def run_bench(
 
     A scenario whose client exits non-zero, runs past ``timeout_s``, writes no record or completes no request
     raises :class:`BenchError` after the earlier scenarios were saved; Ctrl-C stops the client and keeps
-    them too.
+    them too. Each scenario's finished requests are also appended one by one to ``<scenario>.requests.jsonl``
+    as they finish; when none finished for ``stall_s`` seconds (None: never stop) the client is stopped and
+    :class:`BenchError` says so in one line, with ``<scenario>.stalled.md`` holding what finished and the last
+    lines of ``server_log`` (the server's log file, when known).
     """
     scenarios = _check_scenarios(scenarios)
     base_url = check_base_url(base_url)
@@ -291,6 +381,9 @@ def run_bench(
     check_tokenizer(tokenizer)
     if timeout_s is not None and not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
         raise ValueError(f"timeout_s must be a number of seconds above 0, got {timeout_s!r}")
+    if stall_s is not None and not (isinstance(stall_s, (int, float)) and not isinstance(stall_s, bool)
+                                    and stall_s > 0):
+        raise ValueError(f"stall_s must be a number of seconds above 0 (or None), got {stall_s!r}")
     module = client_module()
     out = check_results_dir(results_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -305,7 +398,8 @@ def run_bench(
         for scenario, cmd in zip(scenarios, commands):
             bar.set_postfix_str(scenario.name)
             record, wall = _run_scenario(scenario, cmd, out, env=env, stream=stream, tail_lines=tail_lines,
-                                         timeout_s=timeout_s)
+                                         timeout_s=timeout_s, stall_s=stall_s, base_url=base_url,
+                                         server_log=server_log)
             row = _row(scenario, record, wall, backend, dataset_name)
             if not row.get("successful_requests"):
                 raise BenchError(f"scenario {scenario.name!r}: no successful requests; see {out / scenario.name}.log",
@@ -415,6 +509,7 @@ def run_speed(
     stream: bool = False,
     timeout_s: float | None = None,
     progress: bool = True,
+    stall_s: float | None = STALL_S,
 ) -> tuple[pd.DataFrame, Path]:
     """The speed benchmark against a connected server: :func:`bench_settings`, then :func:`run_bench`.
 
@@ -422,12 +517,14 @@ def run_speed(
     """
     settings = bench_settings(srv, client_backend=client_backend, dataset_name=dataset_name,
                               dataset_path=dataset_path, tokenizer=tokenizer, model=model)
+    watch = {"stall_s": stall_s, "server_log": getattr(srv, "log_path", None)}
     if results_dir:
         return run_bench(scenarios, results_dir=results_dir, stream=stream, timeout_s=timeout_s, progress=progress,
-                         **settings), Path(results_dir)
+                         **watch, **settings), Path(results_dir)
     out = new_results_dir(prefix="bench")
     try:
-        rows = run_bench(scenarios, results_dir=out, stream=stream, timeout_s=timeout_s, progress=progress, **settings)
+        rows = run_bench(scenarios, results_dir=out, stream=stream, timeout_s=timeout_s, progress=progress, **watch,
+                         **settings)
     except BaseException:
         if not any(out.iterdir()):  # refused before anything was written: leave no empty folder behind
             out.rmdir()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kimi_cookbook import bench
 from kimi_cookbook.cli.errors import Interrupted, RunFailed
-from kimi_cookbook.cli.types import positive_float
+from kimi_cookbook.cli.types import non_negative_float, positive_float
 from kimi_cookbook.server import connect
 
 
@@ -51,6 +51,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         bench.check_base_url(args.base_url)
     bench.check_tokenizer(args.tokenizer)
     kept = {}
+    stall_s = None if args.stall_timeout == 0 else args.stall_timeout
     try:
         with connect(args.server, args.base_url or "", progress=sys.stderr.isatty()) as srv:
             settings = bench.bench_settings(srv, client_backend=args.client_backend, dataset_name=args.dataset_name,
@@ -59,7 +60,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             results = Path(args.results) if args.results else bench.new_results_dir(prefix="bench")
             kept["dir"] = results
             bench.run_bench(scenarios, results_dir=results, stream=args.live, timeout_s=args.timeout,
-                            progress=sys.stderr.isatty(), **settings)
+                            progress=sys.stderr.isatty(), stall_s=stall_s, server_log=srv.log_path, **settings)
     except bench.BenchError as exc:
         if "dir" not in kept:
             raise
@@ -97,7 +98,8 @@ def register(sub) -> None:
         description="Runs SGLang's bench_serving once per scenario against a server (attached with --base-url, "
         "else launched: --server embedded|sglang), saving results.csv/results.jsonl after each scenario.",
     )
-    p.add_argument("--preset", default="page", choices=list(bench.PRESETS), help="scenario set (default: page)")
+    p.add_argument("--preset", default="page", choices=list(bench.PRESETS),
+                   help="scenario set (default: page; shared-prefix, long-context and their -tiny CPU sizes)")
     p.add_argument("--num-prompts", type=int, help="custom scenario: number of prompts")
     p.add_argument("--max-concurrency", type=int, help="custom scenario: concurrent requests")
     p.add_argument("--input-len", type=int, help="custom scenario: input tokens (default 1000)")
@@ -116,6 +118,9 @@ def register(sub) -> None:
     p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: the server's)")
     p.add_argument("--results", help="results folder (default: $KIMI_COOKBOOK_RUNS or runs, /bench-TIMESTAMP)")
     p.add_argument("--timeout", type=positive_float, help="seconds per scenario before the client is stopped")
+    p.add_argument("--stall-timeout", type=non_negative_float, default=bench.STALL_S, metavar="SECONDS",
+                   help=f"stop a scenario when no request finished for this long, keeping the finished ones "
+                   f"(default {bench.STALL_S:g}; 0: never)")
     p.add_argument("--live", action="store_true", help="show the client's whole output as it comes (default: its "
                    "progress bar and result block; the whole output is in each scenario's log)")
     p.add_argument("--quiet", action="store_true", help="the default (kept for scripts that pass it)")
