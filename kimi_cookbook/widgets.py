@@ -11,6 +11,7 @@ import html
 
 import ipywidgets as W
 
+from kimi_cookbook.recommended import recommended_flags, workloads
 from kimi_cookbook.selector import OPTIONS, build_launch_command, initial_state, render_command
 from kimi_cookbook.versions import PAGE_VERSION, VERSIONS
 
@@ -23,6 +24,7 @@ ADVANCED_DEFAULTS = {
     "mem_fraction_static": 0.0,
     "tokenizer_path": "",
     "sglang_version": PAGE_VERSION,
+    "workload": "",
 }
 
 
@@ -69,6 +71,9 @@ class CommandSelector:
                                                       description="Mem frac (0=auto)"),
             "tokenizer_path": W.Text(value="", description="Tokenizer", placeholder="(same as model)"),
             "sglang_version": W.Dropdown(options=list(VERSIONS), value=PAGE_VERSION, description="SGLang version"),
+            # adds the flags measured to beat SGLang's defaults for that workload (kimi_cookbook.recommended)
+            "workload": W.Dropdown(options=[("none", "")] + [(w["label"], k) for k, w in workloads().items()],
+                                   value="", description="Recommended for"),
         }
         for w in self.advanced.values():
             w.style = {"description_width": "130px"}
@@ -101,30 +106,53 @@ class CommandSelector:
         return values
 
     def advanced_knobs(self) -> dict:
-        """The advanced knobs the user changed, as ``build_launch_command`` keyword arguments."""
+        """The advanced knobs the user changed, as ``build_launch_command`` keyword arguments (a chosen workload
+        becomes ``extra_args``: the flags measured to win for it on the chosen SGLang version)."""
         knobs = {}
         for key, w in self.advanced.items():
             if w.value != ADVANCED_DEFAULTS[key]:
                 knobs[key] = w.value.strip() if isinstance(w.value, str) else w.value
-        return {k: v for k, v in knobs.items() if v != ""}
+        knobs = {k: v for k, v in knobs.items() if v != ""}
+        workload = knobs.pop("workload", None)
+        if workload:
+            flags = recommended_flags(workload, self.advanced["sglang_version"].value)
+            if flags:
+                knobs["extra_args"] = flags
+        return knobs
+
+    def recommendation_note(self) -> str:
+        """One comment line about the chosen workload's flags ("" when none is chosen)."""
+        workload = self.advanced["workload"].value
+        if not workload:
+            return ""
+        version = self.advanced["sglang_version"].value
+        flags = recommended_flags(workload, version)
+        label = workloads()[workload]["label"]
+        if flags:
+            return f"# recommended for {label} (measured on SGLang {version}): {' '.join(flags)}"
+        return (f"# recommended for {label}: no flag measured to beat SGLang {version}'s defaults yet; "
+                "none added (kimi_cookbook.recommended.recommended_table() lists the candidates)")
 
     def compute(self) -> str:
         """The text the box shows: the page's text, or the typed API's when advanced knobs are set."""
         values = self.values
         knobs = self.advanced_knobs()
+        note = self.recommendation_note()
         if not knobs:
-            return render_command(values)
+            text = render_command(values)
+            return f"{text}\n{note}" if note and not text.startswith("# Error") else text
         page_text = render_command(values)
         if page_text.startswith("# Error"):
             return page_text
         try:
-            return build_launch_command(
+            text = build_launch_command(
                 values["hardware"],
                 tool_call_parser="kimi_k2" if values["toolcall"] == "enabled" else None,
                 **knobs,
             )
         except ValueError as exc:
             return f"# Error: {exc}"
+        return f"{text}\n{note}" if note else text
 
     def _refresh(self, _change=None) -> None:
         self.command = self.compute()
