@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
 
+from kimi_cookbook import jit_cache
 from kimi_cookbook.hardware import get_gpu
 
 PREINSTALL = "pip install sentencepiece tiktoken"
@@ -57,6 +58,16 @@ def _quote_path(path: str) -> str:
     return shlex.quote(path)
 
 
+def _check_volume(volume: str | None) -> str | None:
+    """A Docker named-volume name for the JIT caches (None or "" leaves them in the container)."""
+    if not volume:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]+", volume):
+        raise ValueError(f"JIT cache volume {volume!r} is not a Docker volume name: use letters, digits, '_', '.', "
+                         "'-' (a named volume, not a host path)")
+    return volume
+
+
 def _check_name(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or ""):
         raise ValueError(f"container name {name!r} is not valid: use letters, digits, '_', '.', '-'")
@@ -92,6 +103,7 @@ def docker_run(
     host_network: bool = False,
     pass_hf_token: bool = False,
     sglang_version: str | None = None,
+    jit_volume: str | None = jit_cache.VOLUME,
 ) -> str:
     """The ``docker run`` command that starts a detached container with a shell.
 
@@ -99,6 +111,8 @@ def docker_run(
     The default: GPUs only through their device files (AMD) or ``--gpus all`` (NVIDIA), the model cache and
     an optional work folder mounted, ``--shm-size`` instead of ``--ipc=host``, the server port published on
     127.0.0.1 only. ``pass_hf_token`` forwards ``HF_TOKEN`` by name (its value never appears in the command).
+    ``jit_volume``: a named Docker volume that keeps SGLang's JIT kernel caches across container restarts
+    (:mod:`kimi_cookbook.jit_cache`; a second start skips most compilation); None or "" leaves it out.
     """
     gpu = get_gpu(hardware)
     image = image or image_for(hardware, sglang_version)
@@ -110,6 +124,7 @@ def docker_run(
         raise ValueError(f"port must be a whole number between 1 and 65535, got {port!r}")
     if not re.fullmatch(r"\d+[bkmg]?", str(shm_size)):
         raise ValueError(f"shm_size {shm_size!r} is not a docker size such as '32g'")
+    jit_volume = _check_volume(jit_volume)
     lines = ["docker run -d -it"]
     if gpu.is_rocm:
         lines.append("--device=/dev/kfd --device=/dev/dri --group-add video")
@@ -120,6 +135,9 @@ def docker_run(
     lines.append(f"-v {_quote_path(model_cache + ':' + CONTAINER_CACHE)}")
     if workdir:
         lines.append(f"-v {_quote_path(workdir + ':' + CONTAINER_WORKDIR)} -w {CONTAINER_WORKDIR}")
+    if jit_volume:
+        lines.append(f"-v {jit_volume}:{jit_cache.CONTAINER_DIR}")
+        lines += [f"-e {k}={v}" for k, v in jit_cache.container_env().items()]
     if pass_hf_token:
         lines.append("-e HF_TOKEN")
     lines.append(f"--name {_check_name(name)}")
@@ -182,6 +200,7 @@ def compose_spec(
     preinstall: bool = True,
     project: str = "kimi-linear",
     sglang_version: str | None = None,
+    jit_volume: str | None = jit_cache.VOLUME,
     **knobs,
 ) -> dict:
     """A Compose file (as a dict) that runs the selector's launch command for ``hardware`` in its image.
@@ -196,6 +215,7 @@ def compose_spec(
     page's 0.5.7). With ``preinstall`` the page's ``pip install sentencepiece tiktoken``
     runs before the server (``bash -c '... && exec python3 -m sglang.launch_server ...'``).
     The healthcheck polls SGLang's ``/health`` (200 only after its warm-up generation) with the image's python3.
+    ``jit_volume`` (a named volume, declared in the file) keeps SGLang's JIT kernel caches across restarts.
     """
     from kimi_cookbook.selector import build_launch_spec
 
@@ -206,6 +226,7 @@ def compose_spec(
         raise ValueError(f"shm_size {shm_size!r} is not a docker size such as '32g'")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", project or ""):
         raise ValueError(f"project name {project!r} is not valid: use lower-case letters, digits, '_', '-'")
+    jit_volume = _check_volume(jit_volume)
     bad = {"host", "port"} & set(knobs)
     if bad:
         raise ValueError(f"{sorted(bad)} are set by the Compose file itself (port=..., host 0.0.0.0 inside)")
@@ -213,6 +234,8 @@ def compose_spec(
     argv = spec.argv("python3")
     command = ["bash", "-c", f"{PREINSTALL} && exec {shlex.join(argv)}"] if preinstall else argv
     environment = [f"{k}={v}" for k, v in spec.env.items()]
+    if jit_volume:
+        environment += [f"{k}={v}" for k, v in jit_cache.container_env().items()]
     if pass_hf_token:
         environment.append("HF_TOKEN")  # name only: the value comes from the environment of `docker compose`
     probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=10)"
@@ -230,7 +253,8 @@ def compose_spec(
         }
     service.update({
         "ports": [f"127.0.0.1:{port}:{port}"],
-        "volumes": [f"{_compose_path(model_cache)}:{CONTAINER_CACHE}"],
+        "volumes": [f"{_compose_path(model_cache)}:{CONTAINER_CACHE}"]
+        + ([f"{jit_volume}:{jit_cache.CONTAINER_DIR}"] if jit_volume else []),
         "shm_size": shm_size,
         "security_opt": ["no-new-privileges:true"],
         "healthcheck": {
@@ -242,7 +266,10 @@ def compose_spec(
         },
         "restart": "unless-stopped",
     })
-    return {"name": project, "services": {COMPOSE_SERVICE: service}}
+    spec_doc: dict = {"name": project, "services": {COMPOSE_SERVICE: service}}
+    if jit_volume:
+        spec_doc["volumes"] = {jit_volume: {}}  # a named volume Compose creates (as <project>_<name>)
+    return spec_doc
 
 
 def compose_yaml(hardware: str = "mi300x", **kw) -> str:

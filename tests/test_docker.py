@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kimi_cookbook import docker as dk
+from kimi_cookbook import jit_cache
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "002_183d36ebb45c81bb.txt"
 
@@ -156,10 +157,12 @@ def test_compose_validates_and_runs_the_selectors_command(hardware):
     spec = build_launch_spec(hardware, host="0.0.0.0", port=30000, enable_metrics=True, tool_call_parser="kimi_k2")
     assert _compose_argv(service) == spec.argv("python3")
     assert service["image"] == dk.image_for(hardware)
-    assert [e for e in service["environment"] if "=" in e] == [f"{k}={v}" for k, v in spec.env.items()]
+    jit = [f"{k}={v}" for k, v in jit_cache.container_env().items()]
+    assert [e for e in service["environment"] if "=" in e] == [f"{k}={v}" for k, v in spec.env.items()] + jit
     assert "HF_TOKEN" in service["environment"]  # by name: Compose takes the value from its own environment
     assert service["ports"] == ["127.0.0.1:30000:30000"]
-    assert service["volumes"] == ["${HOME}/.cache/huggingface:/root/.cache/huggingface"]
+    assert service["volumes"] == ["${HOME}/.cache/huggingface:/root/.cache/huggingface",
+                                  f"{jit_cache.VOLUME}:{jit_cache.CONTAINER_DIR}"]
     assert "/health" in " ".join(service["healthcheck"]["test"])
     for risky in ("privileged", "network_mode", "ipc", "cap_add", "pid"):
         assert risky not in service
@@ -191,7 +194,7 @@ def test_compose_escapes_dollars_and_quotes_values():
 
     service = yaml.safe_load(dk.compose_yaml("h100", model_cache="/data/$USER cache", model="/models/a b$x"))[
         "services"][dk.COMPOSE_SERVICE]
-    assert service["volumes"] == ["/data/$$USER cache:/root/.cache/huggingface"]
+    assert service["volumes"][0] == "/data/$$USER cache:/root/.cache/huggingface"
     assert _compose_argv(service)[3:5] == ["--model-path", "/models/a b$x"]
 
 

@@ -7,6 +7,7 @@ import json
 import shlex
 import sys
 
+from kimi_cookbook import jit_cache
 from kimi_cookbook.docker import check_host, compose_yaml, docker_exec, docker_pull, docker_run, preinstall
 from kimi_cookbook.hardware import GPUS
 from kimi_cookbook.versions import PAGE_VERSION, VERSIONS
@@ -17,7 +18,8 @@ def _cmd_compose(args: argparse.Namespace) -> int:
     text = compose_yaml(args.hardware, port=DEFAULTS["port"] if args.port is None else args.port,
                         model_cache=args.model_cache or DEFAULTS["model_cache"], tp=args.tp,
                         tool_call_parser=args.tool_call_parser, enable_metrics=args.enable_metrics,
-                        sglang_version=args.sglang_version)
+                        sglang_version=args.sglang_version,
+                        jit_volume=DEFAULTS["jit_volume"] if args.jit_volume is None else args.jit_volume)
     if not args.output:
         print(text, end="")
         return 0
@@ -33,7 +35,7 @@ PAGE_EXACT_WARNING = (
     "for GPU devices only, the model cache mounted and the port on 127.0.0.1"
 )
 DEFAULTS = {"name": "kimi-linear", "model_cache": "~/.cache/huggingface", "workdir": None, "port": 30000,
-            "host_network": False, "pass_hf_token": False}
+            "host_network": False, "pass_hf_token": False, "jit_volume": jit_cache.VOLUME}
 
 
 def _cmd_docker(args: argparse.Namespace) -> int:
@@ -73,6 +75,9 @@ def register(sub) -> None:
     p.add_argument("--host-network", action="store_true", default=None)
     p.add_argument("--pass-hf-token", action="store_true", default=None,
                    help="forward HF_TOKEN by name (value not printed)")
+    p.add_argument("--jit-volume", default=None, metavar="NAME",
+                   help=f"named Docker volume keeping SGLang's JIT kernel caches across restarts (default "
+                   f"{jit_cache.VOLUME}; '' leaves it out)")
     p.add_argument("--check-host", action="store_true", help="report rocm-smi/amd-smi/nvidia-smi/docker")
     p.add_argument("--json", action="store_true")
     p.add_argument("--compose", action="store_true", help="print a compose.yaml that launches the server")
