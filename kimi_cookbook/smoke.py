@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kimi_cookbook import bench
+from kimi_cookbook.hardware import get_gpu
+from kimi_cookbook.jit_cache import cache_state, start_kind
 from kimi_cookbook.paths import writable_dir
 from kimi_cookbook.report import gather
 from kimi_cookbook.runner import NOTEBOOK_DIR, execute_notebook, list_notebooks
@@ -71,8 +73,17 @@ class SmokeReport:
     bench_rows: list[dict] = field(default_factory=list)
     gsm8k: dict = field(default_factory=dict)
     gsm8k_text: str = ""
-    log_tail: str = ""  # the server log's last lines when it died or never got ready
+    log_tail: str = ""  # the server log's last lines when it died, never got ready or stopped making progress
     interrupted: bool = False
+    # first or cached start: the JIT caches' files before the launch (kimi_cookbook.jit_cache)
+    start_kind: str = ""
+    jit_before: dict = field(default_factory=dict)
+    # smoke --full-size (kimi_cookbook.smoke_full): what was served, SGLang's pools vs the planner, vs the floor
+    mode: str = "tiny"
+    label: str = ""
+    full_model: bool | None = None
+    pools: list[dict] = field(default_factory=list)
+    floor: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -286,7 +297,11 @@ def run_smoke(
         if base_url:
             srv = attach(base_url, tokenizer_path=model_path, progress=progress)
         else:
-            log("[smoke] launching SGLang; a first start compiles kernels for a few minutes")
+            report.jit_before = cache_state()
+            report.start_kind = start_kind(report.jit_before)
+            what = ("a first start compiles kernels for a few minutes" if report.start_kind == "first"
+                    else "JIT caches found")
+            log(f"[smoke] launching SGLang ({report.start_kind} start: {what})")
             srv = launch_sglang(
                 gpu.id, tp=tp, model=model_path, tool_call_parser="kimi_k2", context_length=context_length,
                 mem_fraction_static=mem_fraction_static, extra_args=tuple(extra_args), timeout_s=timeout_s,
@@ -295,7 +310,8 @@ def run_smoke(
             )
             report.command = srv.command
         report.startup_s = srv.startup_s
-        step("server ready", t, detail=f"{srv.kind} at {srv.base_url} after {srv.startup_s:.1f} s")
+        kind = f", {report.start_kind} start" if report.start_kind else ""
+        step("server ready", t, detail=f"{srv.kind} at {srv.base_url} after {srv.startup_s:.1f} s{kind}")
         t = time.perf_counter()
         report.allocation = server_facts(srv.base_url, out)
         if (out / "server.log").is_file():
@@ -331,15 +347,31 @@ def run_smoke(
 
 
 # --- summary -----------------------------------------------------------------------------------------
+def _md_table(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    return lines + ["| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols) + " |" for r in rows]
+
+
 def format_summary(r: SmokeReport) -> str:
     done = sum(s.status == "ok" for s in r.steps)
     head = ("interrupted" if r.interrupted else "passed" if r.ok else "failed")
-    lines = [f"# Smoke test {head}: {done} of {len(r.steps)} steps ok", "",
-             f"- hardware: {r.hardware}, tp {r.tp}; SGLang {r.sglang_version or 'version not known'}"]
+    title = "Full-size smoke test" if r.mode == "full-size" else "Smoke test"
+    partial = " (NOT the full model)" if r.full_model is False else ""
+    lines = [f"# {title}{partial} {head}: {done} of {len(r.steps)} steps ok", ""]
+    if r.label:
+        lines.append(f"- model: {r.label}")
+    lines.append(f"- hardware: {r.hardware}, tp {r.tp}; SGLang {r.sglang_version or 'version not known'}")
     if r.gpus:
         lines.append(f"- GPUs: {len(r.gpus)} x {', '.join(sorted(set(r.gpus)))}")
     if r.startup_s is not None:
         lines.append(f"- start-up: {r.startup_s:.1f} s until /health answered 200")
+    if r.start_kind:
+        files = sum(v["files"] for v in r.jit_before.values())
+        lines.append(f"- {r.start_kind} start: {files} files in SGLang's JIT caches before the launch "
+                     f"({', '.join(k + ' ' + str(v['files']) for k, v in r.jit_before.items())})")
     if r.command:
         lines += ["", "```bash", r.command, "```"]
     lines += ["", "| step | status | seconds | detail |", "|---|---|---|---|"]
@@ -349,6 +381,11 @@ def format_summary(r: SmokeReport) -> str:
     if r.allocation:
         lines += ["", "## What SGLang allocated", "", "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in r.allocation.items()]
+    if r.pools:
+        lines += ["", "## SGLang's pools: logged vs the planner's prediction", ""] + _md_table(r.pools)
+    if r.floor:
+        lines += ["", f"## Beside the page (4 x MI300X) and the decode floor of {r.tp} x {get_gpu(r.hardware).label}"
+                  + partial, ""] + _md_table(r.floor)
     if r.bench_block:
         lines += ["", "## Benchmark (SGLang's client, random-ids)", "", "```", r.bench_block, "```"]
     if r.gsm8k_text:

@@ -121,9 +121,11 @@ def settings(embedded_server):
 @pytest.mark.parametrize("preset", ["shared-prefix-tiny", "long-context-tiny"])
 def test_workload_preset_real_run(preset, settings, tmp_path):
     out = tmp_path / preset
-    df = bench.run_bench(preset, results_dir=out, progress=False, **settings)
+    label = "the embedded tiny model (not Kimi-Linear)"
+    df = bench.run_bench(preset, results_dir=out, progress=False, label=label, **settings)
     (scenario,) = bench.preset(preset)
     row = df.iloc[0]
+    assert row["model_label"] == label == json.loads((out / "manifest.json").read_text())["model_label"]
     assert row["successful_requests"] == scenario.num_prompts and row["failed_requests"] == 0
     assert row["dataset_name"] == (scenario.dataset or settings["dataset_name"])
     # every request the client finished is in the recorder's file, as it finished: the warm-up and the benchmark's

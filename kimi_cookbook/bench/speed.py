@@ -356,6 +356,7 @@ def run_bench(
     python: str | None = None,
     stall_s: float | None = STALL_S,
     server_log: str | os.PathLike | None = None,
+    label: str | None = None,
 ) -> pd.DataFrame:
     """Run SGLang's benchmark client once per scenario; return the results as a DataFrame.
 
@@ -371,7 +372,8 @@ def run_bench(
     them too. Each scenario's finished requests are also appended one by one to ``<scenario>.requests.jsonl``
     as they finish; when none finished for ``stall_s`` seconds (None: never stop) the client is stopped and
     :class:`BenchError` says so in one line, with ``<scenario>.stalled.md`` holding what finished and the last
-    lines of ``server_log`` (the server's log file, when known).
+    lines of ``server_log`` (the server's log file, when known). ``label`` (what was served, e.g. "not the full
+    model") goes into ``manifest.json`` and a ``model_label`` column of every row.
     """
     scenarios = _check_scenarios(scenarios)
     base_url = check_base_url(base_url)
@@ -391,7 +393,8 @@ def run_bench(
                 "dataset_name": dataset_name, "dataset_path": dataset_path}
     commands = [bench_command(s, **settings, output_file=out / "client.jsonl", python=python, module=module)
                 for s in scenarios]
-    _write_manifest(out, scenarios, commands, {**settings, "client_module": module})
+    _write_manifest(out, scenarios, commands, {**settings, "client_module": module,
+                                               **({"model_label": label} if label else {})})
     env = _client_env(tokenizer)
     rows: list[dict] = []
     with tqdm(total=len(scenarios), desc="scenarios", unit="scenario", disable=not progress) as bar:
@@ -401,6 +404,8 @@ def run_bench(
                                          timeout_s=timeout_s, stall_s=stall_s, base_url=base_url,
                                          server_log=server_log)
             row = _row(scenario, record, wall, backend, dataset_name)
+            if label:
+                row = {"model_label": label, **row}
             if not row.get("successful_requests"):
                 raise BenchError(f"scenario {scenario.name!r}: no successful requests; see {out / scenario.name}.log",
                                  out)
