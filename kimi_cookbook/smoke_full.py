@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kimi_cookbook import bench
 from kimi_cookbook.capacity import decode_step, load_model_config, plan
-from kimi_cookbook.capacity.config import KimiLinearConfig
+from kimi_cookbook.capacity.config import KimiLinearConfig, check_tp
 from kimi_cookbook.hardware import MAX_TP, get_gpu
 from kimi_cookbook.jit_cache import cache_state, start_kind
 from kimi_cookbook.server import ServerStartError, launch_sglang
@@ -73,13 +73,8 @@ def check_fit(hardware: str, tp: int, num_experts: int | None = None) -> KimiLin
         raise ValueError(f"--num-experts must be a whole number from {top_k} (experts per token) to {all_experts}, "
                          f"got {num_experts!r}")
     cfg = full_size_config(num_experts)
-    p0 = None
-    try:
-        p0 = plan(g.id, tp, FIT_CONTEXT, config=cfg)
-    except ValueError as exc:
-        if "tp" in str(exc) and "divide" in str(exc):
-            raise
-    if p0 is not None:
+    check_tp(cfg, tp)  # a tp that does not divide the heads is its own error
+    if _fits(g.id, tp, cfg):
         return cfg
     from kimi_cookbook.capacity import weight_bytes
 

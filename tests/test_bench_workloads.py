@@ -92,7 +92,10 @@ def test_watch_counts_finished_requests_not_time(tmp_path):
 
 def test_watch_reads_the_progress_bar_of_an_unwrapped_client(tmp_path):
     clock = Clock()
-    w = ProgressWatch(tmp_path / "none.jsonl", 5, clock=clock)
+    f = tmp_path / "r.jsonl"
+    f.write_text('{"warmup": true, "success": true}\n')  # a request finished: from now on output alone is no progress
+    w = ProgressWatch(f, 5, clock=clock)
+    w.feed("Generating system prompt: 100%|##########| 32/32 [00:00<00:00]\r")  # another bar, another total
     w.feed(" 10%|#         | 1/10 [00:01<00:09,  1.00it/s]\r")
     clock.t = 4
     w.feed(" 10%|#         | 1/10 [00:05<00:45,  0.20it/s]\r")  # redrawn, same count: no progress

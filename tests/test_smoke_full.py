@@ -43,6 +43,12 @@ def test_num_experts_out_of_range_is_bad_input(bad):
         check_fit("h200", 1, bad)
 
 
+def test_a_tp_that_does_not_divide_the_heads_says_so():
+    with pytest.raises(ValueError, match="tp=3") as err:
+        check_fit("h100", 3)
+    assert "does not fit" not in str(err.value)
+
+
 def test_cli_refuses_before_building_or_launching(tmp_path):
     run_dir = tmp_path / "run"
     done = _cli("--full-size", "--hardware", "h100", "--run-dir", str(run_dir), cwd=tmp_path)

@@ -214,5 +214,10 @@ def scenarios_of(scenarios: Iterable[Scenario] | str) -> list[Scenario]:
 
 
 def scenario_table(scenarios: Iterable[Scenario] | str) -> pd.DataFrame:
-    """Scenarios (or a preset name) as a DataFrame, one row each."""
-    return pd.DataFrame([s.as_dict() for s in scenarios_of(scenarios)])
+    """Scenarios (or a preset name) as a DataFrame, one row each (the shared-prefix columns only when one has a
+    shared prefix)."""
+    chosen = scenarios_of(scenarios)
+    table = pd.DataFrame([s.as_dict() for s in chosen])
+    if not any(s.prefix_len for s in chosen):
+        table = table.drop(columns=["prefix_len", "prefix_groups"])
+    return table

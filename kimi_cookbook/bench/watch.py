@@ -68,7 +68,7 @@ class ProgressWatch:
         self._lock = threading.Lock()
         self._last = clock()
         self._size = self._file_size()
-        self._bar = -1  # the progress bar's last count
+        self._bars: dict[int, int] = {}  # progress bars seen (the client's, building prompts too): total -> count
         self._recorded = self._size > 0
 
     def _file_size(self) -> int:
@@ -78,13 +78,16 @@ class ProgressWatch:
             return 0
 
     def feed(self, piece: str) -> None:
-        """Client output: progress until the first request finished; afterwards only a higher bar count."""
-        counts = [int(m.group(1)) for m in _BAR_COUNT.finditer(piece)]
+        """Client output: any is progress until the first request finished; afterwards only a progress bar whose
+        count went up."""
         with self._lock:
-            if counts and max(counts) > self._bar:
-                self._bar = max(counts)
-                self._last = self._clock()
-            elif piece.strip() and not self._recorded and self._bar < 0:
+            moved = False
+            for m in _BAR_COUNT.finditer(piece):
+                count, total = int(m.group(1)), int(m.group(2))
+                if count > self._bars.get(total, -1):
+                    self._bars[total] = count
+                    moved = True
+            if moved or (piece.strip() and not self._recorded):
                 self._last = self._clock()
 
     def check(self) -> str | None:
