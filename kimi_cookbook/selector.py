@@ -133,11 +133,12 @@ def _check_values(values: dict) -> dict:
     return state
 
 
-def render_command(values: dict | None = None) -> str:
+def render_command(values: dict | None = None, *, sglang_version: str | None = None) -> str:
     """Exactly what the page's generator shows for ``values`` (the first-load state when ``None``).
 
     ``values`` maps option group -> item id (``{"hardware": "mi325x", "toolcall": "enabled"}``); groups
-    left out take the page's initial state. Unknown groups or ids raise ``ValueError``.
+    left out take the page's initial state. Unknown groups or ids raise ``ValueError``. ``sglang_version``
+    (default: the page's) picks the flags that differ between versions, as :func:`build_launch_spec` does.
     """
     state = _check_values(values or {})
     if state["modelname"] == "instruct" and state["reasoning"] == "enabled":
@@ -147,6 +148,7 @@ def render_command(values: dict | None = None) -> str:
         model=MODEL_MAP[state["modelname"]],
         tool_call_parser="kimi_k2" if state["toolcall"] == "enabled" else None,
         reasoning_parser="kimi_k2" if state["reasoning"] == "enabled" else None,
+        sglang_version=sglang_version,
     )
 
 
