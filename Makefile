@@ -1,7 +1,7 @@
 # The two commands (see README.md) are `make demo` and `make test`. Both set up .venv first (idempotent), at the
 # versions of constraints.txt. `make help` lists every target.
 .DEFAULT_GOAL := help
-.PHONY: help demo test lab lint lock lock-check clean binder
+.PHONY: help demo test lab lint lock lock-check clean binder site
 
 VENV_PY := .venv/bin/python
 # the interpreter for lint/lock: .venv's when there is one, else the active one (any venv or conda env)
@@ -43,3 +43,7 @@ clean:  ## list runs/, build leftovers and the cookbook's cache; CONFIRM=1 delet
 
 binder:  ## print this repository's Binder link, derived from its GitHub remote
 	@bash scripts/binder-url.sh
+
+site:  ## build the static website into build/site/ (notebooks as committed, not run; sphinx -W, links checked)
+	bash scripts/bootstrap.sh --test
+	.venv/bin/python scripts/build_site.py
