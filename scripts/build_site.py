@@ -41,6 +41,7 @@ BINDER_URL = "https://mybinder.org/v2/gh/{repo}/HEAD?urlpath=lab/tree/notebooks/
 INDEX_START, INDEX_END = "<!-- notebook-index:start -->", "<!-- notebook-index:end -->"
 MAIN_PAGE_NAMES = ("README.md", "summary.md")  # a validation folder's own text, first found wins
 WIDE = 8  # tables with more columns than this are shown one column per row
+LONG = 30  # rows shown of a longer table (the whole file is linked)
 
 
 class SiteError(Exception):
@@ -136,6 +137,10 @@ def open_links(name: str, repo: str | None) -> str:
 def stage_notebook(source: Path, dest: Path, repo: str | None) -> None:
     """The committed notebook, unexecuted, with one markdown cell after its title: where to open it."""
     nb = json.loads(source.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cell["source"] = rewrite_links(text, source, repo)
     text = f"**Open this notebook:** {open_links(source.name, repo)}."
     if source.name.startswith("02_"):
         text += ("\n\nOn this site the selector widget below has no kernel behind it: the "
@@ -167,13 +172,21 @@ def details(summary: str, lines: list[str]) -> list[str]:
 
 
 def frame_table(frame) -> str:
-    """A DataFrame as a Markdown table; a wide one turned so that each column is a row."""
+    """A DataFrame as a Markdown table; a wide one turned so that each column is a row; a long one cut."""
     if len(frame.columns) > WIDE and len(frame) <= WIDE:
         label = frame.columns[0]
         header = ["column"] + [str(v) for v in frame[label]]
         rows = [[col] + list(frame[col]) for col in frame.columns[1:]]
         return md_table(header, rows)
-    return md_table(list(frame.columns), frame.values.tolist())
+    rows = frame.values.tolist()
+    table = md_table(list(frame.columns), rows[:LONG])
+    if len(rows) > LONG:
+        table += f"\n\n(the first {LONG} of {len(rows)} rows: the whole file is linked above)"
+    return table
+
+
+def md_link(text: str, target: str) -> str:
+    return f"[{_cell(text)}]({urllib.parse.quote(target)})"
 
 
 def is_bench(frame) -> bool:
@@ -218,6 +231,8 @@ def csv_section(path: Path, plots: Path, page_dir: Path) -> list[str]:
     if is_bench(numeric):
         return (bench_section(numeric, plots, _stem(path, page_dir), page_dir)
                 + details(f"All of {path.name}: {what}", [frame_table(shown)]))
+    if len(shown.columns) > WIDE and len(shown) > WIDE:
+        return details(f"{path.name}: {what}", [frame_table(shown)])
     return [f"{what}.", "", frame_table(shown), ""]
 
 
@@ -260,7 +275,7 @@ def json_section(path: Path, plots: Path, page_dir: Path) -> list[str]:
         elif isinstance(value, str) and ("\n" in value or len(value) > 160):
             fence = "````" if "```" in value else "```"
             block = [f"{fence}text", value.rstrip("\n"), fence]
-            lines = value.count("\n") + 1
+            lines = len(value.rstrip("\n").splitlines())
             out += (details(f"{key} ({lines} lines)", block) if lines > 15
                     else [f"**{_cell(key)}**", "", *block, ""])
     return out
@@ -270,20 +285,42 @@ GITHUB_BLOB = "https://github.com/{repo}/blob/HEAD/{path}"
 _LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)\)")
 
 
-def rewrite_outside_links(text: str, source: Path, staged_root: Path, repo: str | None) -> str:
-    """Links from a validation page to repository files outside docs/validation/ (not on the site): to the file
-    on GitHub when the repository is known, else plain text."""
+def site_location(path: Path) -> str | None:
+    """Where a repository file is on the site (relative to the site's sources), or None when it is not there."""
+    path = path.resolve()
+    if path == README.resolve():
+        return "index.md"
+    if path.parent == NOTEBOOKS.resolve() and re.match(r"\d", path.name) and path.suffix == ".ipynb":
+        return f"notebooks/{path.name}"
+    try:
+        rel = path.relative_to(VALIDATION.resolve())
+    except ValueError:
+        return None
+    if len(rel.parts) == 2 and rel.name in MAIN_PAGE_NAMES:
+        folder = VALIDATION / rel.parts[0]
+        if next(n for n in MAIN_PAGE_NAMES if (folder / n).is_file()) == rel.name:
+            return f"validation/{rel.parts[0]}/index.md"
+    if len(rel.parts) == 1 and rel.name == "README.md":
+        return "validation/index.md"
+    return f"validation/{rel.as_posix()}" if path.exists() else None
+
+
+def rewrite_links(text: str, source: Path, repo: str | None) -> str:
+    """Relative Markdown links of repository file ``source``, made to work from its place on the site: to the
+    staged page or file where the target is on the site, else to the file on GitHub (when the repository is
+    known), else plain text naming the file."""
+    here = site_location(source)
+
     def fix(m: re.Match) -> str:
         target = m["target"]
-        if re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", target):
+        if re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", target) or here is None:
             return m.group(0)
-        path_part = target.split("#", 1)[0]
+        path_part, _, fragment = target.partition("#")
         resolved = (source.parent / urllib.parse.unquote(path_part)).resolve()
-        try:
-            resolved.relative_to(staged_root)
-            return m.group(0)
-        except ValueError:
-            pass
+        there = site_location(resolved)
+        if there is not None:
+            new = os.path.relpath(there, os.path.dirname(here) or ".").replace(os.sep, "/")
+            return f"[{m['text']}]({urllib.parse.quote(new)}{'#' + fragment if fragment else ''})"
         try:
             rel = resolved.relative_to(ROOT).as_posix()
         except ValueError:
@@ -308,41 +345,42 @@ def stage_validation(dest: Path, repo: str | None) -> list[dict]:
         page_dir = dest / folder.name
         shutil.copytree(folder, page_dir, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
         main = next((page_dir / n for n in MAIN_PAGE_NAMES if (page_dir / n).is_file()), None)
-        text = main.read_text(encoding="utf-8") if main else f"# {folder.name}\n"
+        text = main.read_text(encoding="utf-8", errors="replace") if main else f"# {folder.name}\n"
         if main:
-            text = rewrite_outside_links(text, folder / main.name, VALIDATION.resolve(), repo)
+            text = rewrite_links(text, folder / main.name, repo)
             main.unlink()
         title = next((line[2:].strip() for line in text.splitlines() if line.startswith("# ")), folder.name)
         if not text.lstrip().startswith("# "):
             text = f"# {folder.name}\n\n{text}"
         others = sorted(p for p in page_dir.rglob("*.md"))
         for other in others:  # their links too
-            other.write_text(rewrite_outside_links(other.read_text(encoding="utf-8"),
-                                                   folder / other.relative_to(page_dir), VALIDATION.resolve(), repo),
-                             encoding="utf-8")
+            text_of = other.read_text(encoding="utf-8", errors="replace")
+            other.write_text(rewrite_links(text_of, folder / other.relative_to(page_dir), repo), encoding="utf-8")
         plots = page_dir / "_plots"
         lines = [text.rstrip(), "", "## Result files", "",
                  f"Tables and plots drawn when this site was built, from the files committed in "
                  f"`docs/validation/{folder.name}/`.", ""]
         for path in sorted(p for p in page_dir.rglob("*") if p.suffix in (".csv", ".json") and p.is_file()):
             rel = path.relative_to(page_dir).as_posix()
-            lines += [f"### {rel}", "", f"[{rel}]({rel})", ""]
+            lines += [f"### {rel}", "", md_link(rel, rel), ""]
             lines += (csv_section if path.suffix == ".csv" else json_section)(path, plots, page_dir)
         if others:
             lines += ["## Other pages of this run", ""]
-            lines += [f"- [{o.relative_to(page_dir).as_posix()}]({o.relative_to(page_dir).as_posix()})" for o in others]
+            lines += [f"- {md_link(o.relative_to(page_dir).as_posix(), o.relative_to(page_dir).as_posix())}"
+                      for o in others]
             lines += ["", "```{toctree}", ":hidden:", ""] + [o.relative_to(page_dir).with_suffix("").as_posix()
                                                              for o in others] + ["```", ""]
         raw = sorted(p for p in page_dir.rglob("*") if p.is_file() and p.suffix not in (".md", ".csv", ".json")
                      and plots not in p.parents)
         if raw:
             lines += ["## Logs and other files", ""]
-            lines += [f"- [{p.relative_to(page_dir).as_posix()}]({p.relative_to(page_dir).as_posix()})" for p in raw]
+            lines += [f"- {md_link(p.relative_to(page_dir).as_posix(), p.relative_to(page_dir).as_posix())}"
+                      for p in raw]
             lines.append("")
         (page_dir / "index.md").write_text("\n".join(lines), encoding="utf-8")
         runs.append({"name": folder.name, "title": title})
     intro = VALIDATION / "README.md"
-    head = (rewrite_outside_links(intro.read_text(encoding="utf-8"), intro, VALIDATION.resolve(), repo).rstrip()
+    head = (rewrite_links(intro.read_text(encoding="utf-8"), intro, repo).rstrip()
             if intro.is_file() else
             "# GPU validation runs\n\nEach run of the cookbook on real GPUs, as committed under `docs/validation/`: "
             "what was run, what it printed, and its result files as tables and plots.")
@@ -399,7 +437,7 @@ def index_page(rows: list[dict], runs: list[dict], repo: str | None) -> str:
     text = README.read_text(encoding="utf-8")
     title = next((line[2:].strip() for line in text.splitlines() if line.startswith("# ")), "Kimi-Linear cookbook")
     body = text.split("\n", 1)[1] if text.startswith("# ") else text
-    intro = body.split("\n## ", 1)[0].strip()
+    intro = rewrite_links(body.split("\n## ", 1)[0].strip(), README, repo)
     table = ["| notebook | what it does | open |", "|---|---|---|"]
     for row in rows:
         name = Path(row["path"]).name

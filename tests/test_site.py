@@ -187,6 +187,72 @@ def test_the_readme_index_is_required(tmp_path):
     assert [r["path"] for r in rows] == sorted(r["path"] for r in rows) and rows
 
 
+def test_links_are_rewritten_for_where_a_file_is_on_the_site():
+    notebook = REPO_ROOT / "notebooks" / "01_docker_setup.ipynb"
+    run = sorted(p for p in (REPO_ROOT / "docs" / "validation").iterdir() if p.is_dir())[0]
+    own = next(n for n in ("README.md", "summary.md") if (run / n).is_file())
+    text = (f"[next](02_command_selector.ipynb#the-selector) [run](../docs/validation/{run.name}/{own}) "
+            "[code](../kimi_cookbook/selector.py) [web](https://example.org/x) [here](#top) [gone](../nothing.md)")
+    with_repo = site_builder.rewrite_links(text, notebook, REPO)
+    assert "[next](02_command_selector.ipynb#the-selector)" in with_repo
+    assert f"[run](../validation/{run.name}/index.md)" in with_repo
+    assert f"[code](https://github.com/{REPO}/blob/HEAD/kimi_cookbook/selector.py)" in with_repo
+    assert "[web](https://example.org/x)" in with_repo and "[here](#top)" in with_repo
+    assert "gone (`nothing.md` in the repository)" in with_repo
+    assert "code (`kimi_cookbook/selector.py` in the repository)" in site_builder.rewrite_links(text, notebook, None)
+    # from a validation page back to a notebook and to the README (the site's index)
+    back = site_builder.rewrite_links("[nb](../../../notebooks/05_speed_benchmark.ipynb) [r](../../../README.md)",
+                                      run / own, None)
+    assert back == "[nb](../../notebooks/05_speed_benchmark.ipynb) [r](../../index.md)"
+
+
+def test_a_new_validation_folder_becomes_a_page(tmp_path, monkeypatch):
+    """Generic over what a run commits: summary.md (no README), a benchmark CSV, a long CSV, JSON, a log with a
+    space in its name, links back into the cookbook, a fence in a language Pygments does not know."""
+    repo = tmp_path / "repo"  # a checkout's layout: docs/validation/<run>, notebooks/
+    validation = repo / "docs" / "validation"
+    run = validation / "2027-01-02-sglang-0.5.16-mi300x"
+    (repo / "notebooks").mkdir(parents=True)
+    (repo / "notebooks" / "05_speed_benchmark.ipynb").write_text("{}")
+    (run / "bench").mkdir(parents=True)
+    (run / "summary.md").write_text(
+        "# Four MI300X, the real model\n\nSee [notebook 05](../../../notebooks/05_speed_benchmark.ipynb), "
+        "[the planner](../../../kimi_cookbook/capacity/plan.py) and [the log](server%20log.txt).\n\n"
+        "```weird-lexer\nraw output\n```\n")
+    (run / "server log.txt").write_text("started\n")
+    rows = ["name,max_concurrency,num_prompts,output_token_throughput_tok_s,mean_ttft_ms,mean_tpot_ms,"
+            "median_ttft_ms,median_tpot_ms,mean_e2e_latency_ms"]
+    rows += [f"c{c},{c},{10 * c},{150.5 * c},{100 + c},{5 + c / 10},{90 + c},{4 + c / 10},{2000 + c}"
+             for c in (1, 16, 100)]
+    (run / "bench" / "results.csv").write_text("\n".join(rows) + "\n")
+    (run / "metrics.csv").write_text("t,value\n" + "".join(f"{i},{i * i}\n" for i in range(100)))
+    (run / "manifest.json").write_text(json.dumps({"model": "moonshotai/Kimi-Linear-48B-A3B-Instruct", "tp": 4,
+                                                   "ok": True, "log": "line\n" * 20, "gpus": ["MI300X"] * 4}))
+    for name, value in (("ROOT", repo), ("VALIDATION", validation), ("NOTEBOOKS", repo / "notebooks"),
+                        ("README", repo / "README.md")):
+        monkeypatch.setattr(site_builder, name, value)
+    src = tmp_path / "src"
+    runs = site_builder.stage_validation(src / "validation", None)
+    assert runs == [{"name": run.name, "title": "Four MI300X, the real model"}]
+    (src / "notebooks").mkdir()
+    (src / "notebooks" / "05_speed_benchmark.md").write_text("# Notebook 05 stand-in\n")
+    (src / "index.md").write_text("# Site\n\n```{toctree}\nvalidation/index\nnotebooks/05_speed_benchmark\n```\n")
+    staged = (src / "validation" / run.name / "index.md").read_text()
+    assert "[notebook 05](../../notebooks/05_speed_benchmark.ipynb)" in staged
+    assert "the planner (`kimi_cookbook/capacity/plan.py` in the repository)" in staged
+    # stand in for the notebook page the full build has (a .md of the same name resolves the same link)
+    (src / "validation" / run.name / "index.md").write_text(staged.replace(".ipynb)", ".md)"))
+    site_builder.sphinx_build(src, tmp_path / "out", tmp_path / "doctrees")
+    assert site_builder.check_links(tmp_path / "out")[1] == []
+    page = tmp_path / "out" / "validation" / run.name / "index.html"
+    text = read_page(page).text
+    assert text.index("Four MI300X, the real model") < text.index("Result files")
+    assert "page (AMD MI300X, TP 4)" in text and "150.5" in text and "15050.0" in text
+    assert "the first 30 of 100 rows" in text
+    assert re.search(r'<img [^>]*src="[^"]*_images/bench-results\.png"', page.read_text())
+    assert "server log.txt" in text and "MI300X, MI300X" in text and "log (20 lines)" in text
+
+
 # --- the built site ---------------------------------------------------------------------------------------------
 def test_the_site_has_every_page_and_no_broken_link(site):
     out, info = site
