@@ -348,6 +348,9 @@ def test_versions_page_has_the_versions_table(site):
     for v in VERSIONS.values():
         for gid in GPUS:
             assert v.image(gid) in text
+    # flags are shown as written: no typographic dashes or quotes
+    assert "--dataset-name random" in text and "--attention-backend triton" in text
+    assert not set(text) & {"\u2013", "\u2019", "\u201c"}  # (the theme joins its title with an em dash)
 
 
 def test_the_selector_page_embeds_the_data_and_a_no_script_command(site):

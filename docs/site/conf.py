@@ -19,6 +19,9 @@ myst_heading_anchors = 3  # "#section-title" anchors in markdown links resolve (
 # Pygments does not know (shown unhighlighted). Broken links, missing files and anchors stay errors.
 suppress_warnings = ["myst.header", "misc.highlighting_failure"]
 
+# text as written: "--flag" stays two hyphens (no en dash), quotes stay straight
+smartquotes = False
+
 # warnings fail the build (sphinx-build -W, with nitpicky references)
 nitpicky = True
 
