@@ -201,20 +201,21 @@ def bench_section(frame, plots: Path, stem: str, page_dir: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     from kimi_cookbook.bench import plot_vs_concurrency
+    from kimi_cookbook.bench.reference import reference_data
     from kimi_cookbook.report import benchmark_table
 
-    numeric = frame
-    table = benchmark_table(numeric)
+    ref = reference_data()
+    table = benchmark_table(frame)
     plots.mkdir(exist_ok=True)
     png = plots / f"{stem}.png"
-    fig = plot_vs_concurrency(numeric, run_label="this run", title=f"{stem}: this run and the page's MI300X runs")
+    fig = plot_vs_concurrency(frame, run_label="this run", title=f"{stem}: this run and the page's runs")
     fig.savefig(png, dpi=72, bbox_inches="tight")
     plt.close(fig)
     rel = png.relative_to(page_dir).as_posix()
     return [
-        "Beside the SGLang page's MI300X numbers (4 x MI300X, TP 4, SGLang 0.5.7, the real 48B model) at the same "
-        "max concurrency. A run of the tiny random-weight model shows the path works; its speed says nothing about "
-        "Kimi-Linear's.", "", frame_table(table), "",
+        f"Beside the SGLang page's numbers ({ref['tp']} x {ref['hardware']}, TP {ref['tp']}, SGLang "
+        f"{ref['sglang_version']}, `{ref['model']}`) at the same max concurrency. A run of the tiny random-weight "
+        "model shows the path works; its speed says nothing about Kimi-Linear's.", "", frame_table(table), "",
         f"![{stem}: output throughput, TPOT and TTFT against max concurrency, this run beside the page's]({rel})", "",
     ]
 
@@ -402,7 +403,7 @@ def versions_page() -> str:
     return "\n".join([
         "# SGLang versions", "",
         f"The SGLang cookbook page pins SGLang {PAGE_VERSION}; the cookbook also knows {VALIDATED_VERSION}, validated "
-        "on an H100 (see the [validation runs](validation/index.md)). Everything below comes from "
+        "on GPUs (see the [validation runs](validation/index.md)). Everything below comes from "
         "`kimi_cookbook.versions`, the one registry of what differs between versions.", "",
         "## What changed for Kimi-Linear", "", changes_markdown(), "",
         "## Docker images", "", images, "",
