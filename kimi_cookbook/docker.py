@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 
 from kimi_cookbook import jit_cache
-from kimi_cookbook.hardware import get_gpu
+from kimi_cookbook.hardware import MAX_TP, VISIBLE_DEVICES_ENV, get_gpu
 
 PREINSTALL = "pip install sentencepiece tiktoken"
 CONTAINER_CACHE = "/root/.cache/huggingface"
@@ -173,6 +173,7 @@ def server_in_container_note(host_network: bool = False) -> str:
 # 2025-10-28; Apache-2.0). See kimi_cookbook/data/SOURCES.md.
 COMPOSE_SCHEMA = "compose-spec.json"
 COMPOSE_SERVICE = "sglang"
+COMPOSE_ROUTER = "router"  # with replicas: SGLang's router, in front of services sglang-0, sglang-1, ...
 HEALTH_START_PERIOD = "30m"  # first start downloads ~100 GB of weights and compiles kernels (server.SGLANG_TIMEOUT_S)
 
 
@@ -201,6 +202,8 @@ def compose_spec(
     project: str = "kimi-linear",
     sglang_version: str | None = None,
     jit_volume: str | None = jit_cache.VOLUME,
+    replicas: int = 1,
+    policy: str = "cache_aware",
     **knobs,
 ) -> dict:
     """A Compose file (as a dict) that runs the selector's launch command for ``hardware`` in its image.
@@ -216,6 +219,12 @@ def compose_spec(
     runs before the server (``bash -c '... && exec python3 -m sglang.launch_server ...'``).
     The healthcheck polls SGLang's ``/health`` (200 only after its warm-up generation) with the image's python3.
     ``jit_volume`` (a named volume, declared in the file) keeps SGLang's JIT kernel caches across restarts.
+
+    ``replicas`` > 1: that many servers (services ``sglang-0``, ``sglang-1``, ...), each pinned to its own ``tp``
+    GPUs of the node (NVIDIA: a reservation of those ``device_ids``; AMD: ``HIP_VISIBLE_DEVICES``), none published,
+    sharing the JIT volume, and SGLang's router (service ``router``, ``policy``) in front of them on ``port``: it
+    starts only once every server is healthy (``depends_on: condition: service_healthy``), drops every capability
+    and mounts nothing; its healthcheck is the router's ``/readiness``.
     """
     from kimi_cookbook.selector import build_launch_spec
 
@@ -230,35 +239,68 @@ def compose_spec(
     bad = {"host", "port"} & set(knobs)
     if bad:
         raise ValueError(f"{sorted(bad)} are set by the Compose file itself (port=..., host 0.0.0.0 inside)")
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= MAX_TP:
+        raise ValueError(f"replicas must be a whole number from 1 to {MAX_TP} (servers on one node), got {replicas!r}")
     spec = build_launch_spec(gpu.id, host="0.0.0.0", port=port, sglang_version=sglang_version, **knobs)
+    tp = int(spec.option("--tp") or 1)
+    if replicas * tp > MAX_TP:
+        raise ValueError(f"{replicas} replicas of tp {tp} need {replicas * tp} GPUs; one node has at most {MAX_TP}: "
+                         "fewer replicas or a smaller tp")
+    image = image or image_for(gpu.id, sglang_version)
+    server = {"gpu": gpu, "spec": spec, "image": image, "port": port, "model_cache": model_cache,
+              "shm_size": shm_size, "pass_hf_token": pass_hf_token, "preinstall": preinstall, "jit_volume": jit_volume}
+    if replicas == 1:
+        services = {COMPOSE_SERVICE: _server_service(**server, publish=True)}
+    else:
+        services = {f"{COMPOSE_SERVICE}-{i}": _server_service(**server, publish=False,
+                                                               gpus=list(range(i * tp, (i + 1) * tp)))
+                    for i in range(replicas)}
+        services[COMPOSE_ROUTER] = _router_service(image, list(services), port, policy)
+    spec_doc: dict = {"name": project, "services": services}
+    if jit_volume:
+        spec_doc["volumes"] = {jit_volume: {}}  # a named volume Compose creates (as <project>_<name>)
+    return spec_doc
+
+
+def _health_probe(port: int, path: str) -> str:
+    return f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=10)"
+
+
+def _server_service(*, gpu, spec, image: str, port: int, model_cache: str, shm_size: str, pass_hf_token: bool,
+                    preinstall: bool, jit_volume: str | None, publish: bool, gpus: list[int] | None = None) -> dict:
+    """One SGLang server's service: ``gpus`` pins it to those GPUs (None: as many as its tp, any)."""
     argv = spec.argv("python3")
     command = ["bash", "-c", f"{PREINSTALL} && exec {shlex.join(argv)}"] if preinstall else argv
     environment = [f"{k}={v}" for k, v in spec.env.items()]
+    if gpus is not None and gpu.is_rocm:
+        environment.append(f"{VISIBLE_DEVICES_ENV[gpu.vendor]}={','.join(map(str, gpus))}")
     if jit_volume:
         environment += [f"{k}={v}" for k, v in jit_cache.container_env().items()]
     if pass_hf_token:
         environment.append("HF_TOKEN")  # name only: the value comes from the environment of `docker compose`
-    probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=10)"
-    service: dict = {"image": image or image_for(gpu.id, sglang_version),
-                     "command": [_compose_escape(w) for w in command]}
+    service: dict = {"image": image, "command": [_compose_escape(w) for w in command]}
     if environment:
         service["environment"] = [_compose_escape(e) for e in environment]
     if gpu.is_rocm:
         service["devices"] = ["/dev/kfd", "/dev/dri"]
         service["group_add"] = ["video"]
     else:
-        tp = int(spec.option("--tp") or 1)
-        service["deploy"] = {
-            "resources": {"reservations": {"devices": [{"driver": "nvidia", "count": tp, "capabilities": ["gpu"]}]}}
-        }
+        device: dict = {"driver": "nvidia"}
+        if gpus is None:
+            device["count"] = int(spec.option("--tp") or 1)
+        else:
+            device["device_ids"] = [str(g) for g in gpus]
+        device["capabilities"] = ["gpu"]
+        service["deploy"] = {"resources": {"reservations": {"devices": [device]}}}
+    if publish:
+        service["ports"] = [f"127.0.0.1:{port}:{port}"]
     service.update({
-        "ports": [f"127.0.0.1:{port}:{port}"],
         "volumes": [f"{_compose_path(model_cache)}:{CONTAINER_CACHE}"]
         + ([f"{jit_volume}:{jit_cache.CONTAINER_DIR}"] if jit_volume else []),
         "shm_size": shm_size,
         "security_opt": ["no-new-privileges:true"],
         "healthcheck": {
-            "test": ["CMD", "python3", "-c", probe],
+            "test": ["CMD", "python3", "-c", _health_probe(port, "/health")],
             "interval": "30s",
             "timeout": "15s",
             "retries": 3,
@@ -266,10 +308,35 @@ def compose_spec(
         },
         "restart": "unless-stopped",
     })
-    spec_doc: dict = {"name": project, "services": {COMPOSE_SERVICE: service}}
-    if jit_volume:
-        spec_doc["volumes"] = {jit_volume: {}}  # a named volume Compose creates (as <project>_<name>)
-    return spec_doc
+    return service
+
+
+def _router_service(image: str, servers: list[str], port: int, policy: str) -> dict:
+    """SGLang's router in front of the ``servers`` services: started once they are healthy, no capability, no
+    mount, published on 127.0.0.1 only. The CUDA images build the router in; elsewhere it is installed at the
+    version the cookbook was tested with."""
+    from kimi_cookbook.router import ROUTER_MODULE, ROUTER_REQUIREMENT, router_argv
+
+    argv = router_argv([f"http://{name}:{port}" for name in servers], host="0.0.0.0", port=port, policy=policy,
+                       python="python3")
+    package = ROUTER_MODULE.split(".")[0]
+    install = f"python3 -c 'import {package}' 2>/dev/null || pip install {shlex.quote(ROUTER_REQUIREMENT)}"
+    return {
+        "image": image,
+        "command": ["bash", "-c", _compose_escape(f"{install} && exec {shlex.join(argv)}")],
+        "depends_on": {name: {"condition": "service_healthy"} for name in servers},
+        "ports": [f"127.0.0.1:{port}:{port}"],
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "healthcheck": {
+            "test": ["CMD", "python3", "-c", _health_probe(port, "/readiness")],
+            "interval": "30s",
+            "timeout": "15s",
+            "retries": 3,
+            "start_period": "5m",
+        },
+        "restart": "unless-stopped",
+    }
 
 
 def compose_yaml(hardware: str = "mi300x", **kw) -> str:
@@ -278,11 +345,19 @@ def compose_yaml(hardware: str = "mi300x", **kw) -> str:
 
     spec = compose_spec(hardware, **kw)
     gpu = get_gpu(hardware)
-    port = spec["services"][COMPOSE_SERVICE]["ports"][0].rsplit(":", 1)[1]
+    services = spec["services"]
+    front = services.get(COMPOSE_ROUTER) or services[COMPOSE_SERVICE]
+    port = front["ports"][0].rsplit(":", 1)[1]
+    replicas = len(services) - 1 if COMPOSE_ROUTER in services else 1
+    flags = f" --replicas {replicas}" if replicas > 1 else ""
+    behind = (f"# It is SGLang's router, in front of {replicas} servers (sglang-0 ... sglang-{replicas - 1}), which "
+              "start first; the router waits until all are healthy.\n" if replicas > 1 else "")
     header = (
-        f"# Kimi-Linear on SGLang, {gpu.label}: generated by `kimi-cookbook docker --compose --hardware {gpu.id}`.\n"
+        f"# Kimi-Linear on SGLang, {gpu.label}: generated by `kimi-cookbook docker --compose --hardware {gpu.id}"
+        f"{flags}`.\n"
         "# Start: docker compose up -d    Logs: docker compose logs -f    Stop: docker compose down\n"
         f"# Ready when `docker compose ps` says healthy; the API is at http://127.0.0.1:{port}/v1 (this host only).\n"
+        f"{behind}"
     )
     return header + yaml.safe_dump(spec, sort_keys=False, default_flow_style=False, width=100)
 

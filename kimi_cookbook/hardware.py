@@ -40,6 +40,9 @@ from dataclasses import dataclass
 MAX_TP = 8
 """The largest tensor-parallel size anywhere in the cookbook: the GPUs of one node (the command, the plan)."""
 
+VISIBLE_DEVICES_ENV = {"nvidia": "CUDA_VISIBLE_DEVICES", "amd": "HIP_VISIBLE_DEVICES"}
+"""The variable that limits a process to some GPUs, by vendor (ROCm's HIP runtime reads HIP_VISIBLE_DEVICES)."""
+
 
 @dataclass(frozen=True)
 class GPU:

@@ -313,12 +313,14 @@ def embedded_argv(
     port: int = 8000,
     n_ctx: int = 4096,
     python: str = sys.executable,
+    health_endpoint: bool = False,
 ) -> list[str]:
-    """The argv of llama-cpp-python's OpenAI-compatible server for the tiny model."""
+    """The argv of llama-cpp-python's OpenAI-compatible server for the tiny model; with ``health_endpoint`` the
+    same server with ``GET /health`` added (:mod:`kimi_cookbook.embedded_server`, what SGLang's router needs)."""
     return [
         python,
         "-m",
-        "llama_cpp.server",
+        "kimi_cookbook.embedded_server" if health_endpoint else "llama_cpp.server",
         "--model",
         str(gguf_path),
         "--model_alias",
@@ -347,10 +349,13 @@ def launch_embedded(
     cache_dir: str | os.PathLike | None = None,
     n_ctx: int = 4096,
     progress: bool = True,
+    health_endpoint: bool = False,
 ) -> Server:
     """Start llama.cpp's OpenAI server (llama-cpp-python) on the tiny local model; wait until ready.
 
-    Ready: ``/v1/models`` lists the tiny model's name (a foreign server on the port is an error).
+    Ready: ``/v1/models`` lists the tiny model's name (a foreign server on the port is an error). With
+    ``health_endpoint`` the server also answers ``GET /health`` (SGLang's router registers a worker only then),
+    and ready needs it to answer 200.
     """
     timeout_s = _check_timeout(timeout_s)
     try:  # optional dependency, imported only to say clearly when it is missing
@@ -361,7 +366,8 @@ def launch_embedded(
         ) from None
     tiny = ensure_tiny_model(cache_dir)
     port = check_port(port, host)
-    argv = embedded_argv(str(tiny.gguf_path), model=tiny.name, host=host, port=port, n_ctx=n_ctx)
+    argv = embedded_argv(str(tiny.gguf_path), model=tiny.name, host=host, port=port, n_ctx=n_ctx,
+                         health_endpoint=health_endpoint)
     return _spawn(
         argv,
         kind="embedded",
@@ -373,7 +379,7 @@ def launch_embedded(
         log_path=log_path,
         port=port,
         timeout_s=timeout_s,
-        health=False,
+        health=health_endpoint,
         progress=progress,
     )
 

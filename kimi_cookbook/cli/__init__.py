@@ -12,10 +12,10 @@ import argparse
 import sys
 
 from kimi_cookbook import __version__
-from kimi_cookbook.cli import bench, launch, notebooks, plan, setup, smoke
+from kimi_cookbook.cli import bench, launch, notebooks, plan, replicas, setup, smoke
 from kimi_cookbook.cli.errors import exit_code, one_line
 
-GROUPS = (launch, setup, notebooks, bench, plan, smoke)
+GROUPS = (launch, setup, notebooks, bench, plan, replicas, smoke)
 
 
 class Parser(argparse.ArgumentParser):

@@ -13,7 +13,7 @@ import time
 import typing
 
 from kimi_cookbook import MODEL_ID
-from kimi_cookbook.cli.types import positive_float
+from kimi_cookbook.cli.types import positive_float, positive_int
 from kimi_cookbook.hardware import GPUS, PAGE_HARDWARE
 from kimi_cookbook.net import DEFAULT_HOST
 from kimi_cookbook.selector import LAUNCH_KNOBS, build_launch_command, build_launch_spec, render_command
@@ -93,10 +93,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     kw: dict = {"port": args.port or 0, "host": args.host or DEFAULT_HOST, "progress": sys.stderr.isatty()}
     if args.timeout is not None:
         kw["timeout_s"] = args.timeout
-    srv = connect(args.backend, **kw, **knobs)  # the embedded server ignores SGLang's knobs
+    if args.replicas > 1:  # that many servers, then SGLang's router in front of them on --port
+        from kimi_cookbook.router import launch_replicas
+
+        srv = launch_replicas(args.replicas, args.backend, **kw, **knobs)
+    else:
+        srv = connect(args.backend, **kw, **knobs)  # the embedded server ignores SGLang's knobs
     try:
+        for i, worker in enumerate(getattr(srv, "workers", [])):
+            print(f"replica {i}: $ {worker.command}\n  ready at {worker.base_url} (pid {worker.pid}, "
+                  f"log {worker.log_path})")
         print(f"$ {srv.command}")
-        print(f"{srv.kind} server (pid {srv.pid}) ready in {srv.startup_s:.1f} s at {srv.openai_base_url}")
+        what = f"SGLang's router in front of {args.replicas} {srv.kind} servers" if args.replicas > 1 else \
+            f"{srv.kind} server"
+        print(f"{what} (pid {srv.pid}) ready in {srv.startup_s:.1f} s at {srv.openai_base_url}")
         print(f"model: {srv.model}")
         if srv.tokenizer_path:
             print(f"tokenizer: {srv.tokenizer_path}")
@@ -132,5 +142,7 @@ def register(sub) -> None:
     )
     s.add_argument("--backend", choices=BACKENDS, default="embedded")
     s.add_argument("--timeout", type=positive_float, default=None, help="seconds to wait for readiness")
+    s.add_argument("--replicas", type=positive_int, default=1,
+                   help="start that many servers (free ports) and SGLang's router in front of them on --port")
     add_launch_arguments(s)
     s.set_defaults(func=_cmd_serve)

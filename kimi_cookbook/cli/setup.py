@@ -8,6 +8,7 @@ import shlex
 import sys
 
 from kimi_cookbook import jit_cache
+from kimi_cookbook.cli.types import positive_int
 from kimi_cookbook.docker import check_host, compose_yaml, docker_exec, docker_pull, docker_run, preinstall
 from kimi_cookbook.hardware import GPUS
 from kimi_cookbook.versions import PAGE_VERSION, VERSIONS
@@ -18,7 +19,7 @@ def _cmd_compose(args: argparse.Namespace) -> int:
     text = compose_yaml(args.hardware, port=DEFAULTS["port"] if args.port is None else args.port,
                         model_cache=args.model_cache or DEFAULTS["model_cache"], tp=args.tp,
                         tool_call_parser=args.tool_call_parser, enable_metrics=args.enable_metrics,
-                        sglang_version=args.sglang_version,
+                        sglang_version=args.sglang_version, replicas=args.replicas,
                         jit_volume=DEFAULTS["jit_volume"] if args.jit_volume is None else args.jit_volume)
     if not args.output:
         print(text, end="")
@@ -85,4 +86,6 @@ def register(sub) -> None:
     p.add_argument("--tp", type=int, default=None, help="with --compose: tensor parallel size")
     p.add_argument("--tool-call-parser", default=None, help="with --compose: kimi_k2 to enable tool calls")
     p.add_argument("--enable-metrics", action="store_true", help="with --compose: Prometheus /metrics")
+    p.add_argument("--replicas", type=positive_int, default=1,
+                   help="with --compose: that many servers of --tp GPUs each, behind SGLang's router (default 1)")
     p.set_defaults(func=_cmd_docker)

@@ -1,0 +1,62 @@
+"""llama.cpp's OpenAI server with what SGLang's router asks of a worker: ``GET /health`` and ``GET /get_server_info``.
+
+SGLang's router (``sglang-router`` 0.3.2) registers a worker only once ``GET {worker}/health`` answers 2xx; the path
+is fixed in its registration step (``--health-check-endpoint`` changes only the later periodic checks).
+llama-cpp-python's server has no ``/health`` (404), so the router refuses it (``no_available_workers``). It then
+reads the served model's name from ``GET /get_server_info`` (``served_model_name``; without it the router lists the
+model as ``unknown`` in its ``/v1/models``). This module runs the very same server -- ``llama_cpp.server``'s own
+argument parser, ``create_app`` and uvicorn, the same flags -- and adds those two read-only routes to its app;
+everything else (``/v1/models``, ``/v1/completions``, ``/v1/chat/completions``, ...) is llama.cpp's.
+``/get_model_info`` and ``/model_info`` stay 404 (the router only warns), so the cookbook still tells this server
+from SGLang (:func:`kimi_cookbook.bench.default_client_backend`, :func:`kimi_cookbook.structured.server_flavor`).
+
+The model is loaded before the socket opens, so ``/health`` answers 200 from the first moment it answers at all,
+like SGLang's after its warm-up. Run it as ``python -m kimi_cookbook.embedded_server --model ... --port ...``
+(:func:`kimi_cookbook.server.launch_embedded` with ``health_endpoint=True`` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+ROUTES = ("/health", "/get_server_info")
+
+
+def build_app(argv: list[str]):
+    """(FastAPI app, server settings) for llama.cpp's server started with ``argv``, plus :data:`ROUTES`."""
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
+    from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
+
+    parser = argparse.ArgumentParser(prog="python -m kimi_cookbook.embedded_server",
+                                     description="llama.cpp's OpenAI-compatible server, plus GET /health and "
+                                     "GET /get_server_info for SGLang's router")
+    add_args_from_model(parser, Settings)
+    args = parser.parse_args(argv)
+    server_settings = parse_model_from_args(ServerSettings, args)
+    model_settings = parse_model_from_args(ModelSettings, args)
+    app = create_app(server_settings=server_settings, model_settings=[model_settings])
+    info = {"model_path": model_settings.model, "served_model_name": model_settings.model_alias or model_settings.model}
+
+    async def health() -> dict:
+        return {}
+
+    async def server_info() -> dict:
+        return info
+
+    app.add_api_route(ROUTES[0], health, methods=["GET"], include_in_schema=False)
+    app.add_api_route(ROUTES[1], server_info, methods=["GET"], include_in_schema=False)
+    return app, server_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    app, settings = build_app(sys.argv[1:] if argv is None else argv)
+    uvicorn.run(app, host=os.getenv("HOST", settings.host), port=int(os.getenv("PORT", settings.port)))
+
+
+if __name__ == "__main__":
+    main()
