@@ -18,10 +18,52 @@ like SGLang's after its warm-up. Run it as ``python -m kimi_cookbook.embedded_se
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
 ROUTES = ("/health", "/get_server_info")
+
+
+class MaxCompletionTokens:
+    """ASGI middleware: a ``POST /v1/chat/completions`` whose JSON has ``max_completion_tokens`` and no
+    ``max_tokens`` gets ``max_tokens`` set to it; every other request passes untouched."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/v1/chat/completions":
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away before its body arrived
+                await self.app(scope, _once(message, receive), send)
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        try:
+            data = json.loads(body)
+        except ValueError:  # not JSON: llama.cpp's server answers it as it would
+            data = None
+        if isinstance(data, dict) and data.get("max_tokens") is None and data.get("max_completion_tokens") is not None:
+            data["max_tokens"] = data["max_completion_tokens"]
+            body = json.dumps(data).encode()
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+            scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        await self.app(scope, _once({"type": "http.request", "body": body, "more_body": False}, receive), send)
+
+
+def _once(first: dict, receive):
+    """An ASGI ``receive`` that gives ``first``, then whatever the connection sends next (a disconnect)."""
+    pending = [first]
+
+    async def replay():
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 def build_app(argv: list[str]):
@@ -46,6 +88,7 @@ def build_app(argv: list[str]):
     async def server_info() -> dict:
         return info
 
+    app.add_middleware(MaxCompletionTokens)
     app.add_api_route(ROUTES[0], health, methods=["GET"], include_in_schema=False)
     app.add_api_route(ROUTES[1], server_info, methods=["GET"], include_in_schema=False)
     return app, server_settings

@@ -42,3 +42,19 @@ def start_server(backend: str = "embedded", base_url: str = "", **kw):
     log = f"; log: {server.log_path}" if server.log_path else ""
     print(f"{server.kind} server ready at {server.base_url}, model {server.model!r}{log}")
     return server
+
+
+def start_replicas(replicas: int = 2, backend: str = "embedded", **kw):
+    """Several servers behind SGLang's router, the notebooks' way: :func:`kimi_cookbook.router.launch_replicas`
+    (same keywords), each replica's terminal command and the router's printed, everything stopped if a later cell
+    fails. End the notebook with ``fleet.stop()``."""
+    from kimi_cookbook.router import launch_replicas
+
+    fleet = launch_replicas(replicas, backend, **kw)
+    stop_server_if_a_cell_fails(fleet)
+    for i, worker in enumerate(fleet.workers):
+        print(f"replica {i}: $ {worker.command}")
+    print(f"router:    $ {fleet.command}")
+    print(f"{len(fleet.workers)} {fleet.kind} servers behind SGLang's router at {fleet.base_url}, "
+          f"model {fleet.model!r}; router log: {fleet.log_path}")
+    return fleet

@@ -100,7 +100,7 @@ class Layout:
     @property
     def name(self) -> str:
         if self.multi_node:
-            return f"tp {self.tp} over {self.nodes_per_replica} nodes x {self.replicas}"
+            return f"{self.replicas} x tp {self.tp} over {self.nodes_per_replica} nodes"
         nodes = f" x {self.nodes} nodes" if self.nodes > 1 else ""
         return f"tp {self.tp} x {self.replicas_per_node} per node{nodes}"
 
@@ -296,8 +296,8 @@ class Deployment:
                         + (f", serves {w.url}" if w.url else ", no HTTP API (rank 0 serves it)"))
                 lines.append(f"# {what}\n{w.shell()} &")
         if len(self.worker_urls) == 1:
-            lines.append(f"\n# one server: no router needed, clients use {self.worker_urls[0]}/v1 (a router in front "
-                         f"of it would be)\n{self.router_shell()}")
+            lines.append(f"\n# one server: clients can use {self.worker_urls[0]}/v1 directly; the router gives them "
+                         f"the address that stays when replicas are added\n{self.router_shell()}")
         else:
             lines.append(f"\n# the router (on node 0), in front of {len(self.worker_urls)} servers: clients use "
                          f"{self.router_url}/v1\n{self.router_shell()}")

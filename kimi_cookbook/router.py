@@ -220,18 +220,20 @@ class Fleet:
         return {"failed_sends": text.count(_FAILED_SEND), "circuit_opened": text.count(_CIRCUIT_OPEN),
                 "answered_5xx": len(re.findall(r"status_code=5\d\d", text))}
 
-    def outage_report(self, row: dict | None = None, scenario: str = "") -> str:
-        """One line: which replica died, what the benchmark's ``row`` (a result row of the scenario it died in:
-        ``successful_requests``, ``failed_requests``) counted, what the router did (its log) and says now."""
+    def outage_report(self, rows=None, scenario: str = "") -> str:
+        """One line: which replica died, what the benchmark counted in ``scenario`` (its row in ``rows``, the
+        results of :func:`kimi_cookbook.bench.run_speed`: a DataFrame or a list of dicts), what the router did
+        (its log) and what it says now."""
         if not self.killed:
             return f"no replica was killed; the router at {self.base_url} serves {len(self.workers)} replicas"
         killed = ", ".join(f"replica {i} ({self.workers[i].base_url})" for i in sorted(self.killed))
+        records = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows or [])
+        row = next((r for r in records if r.get("name") == scenario), None)
         if row is None:
-            requests = f"scenario {scenario or '?'} has no result row (its client failed; see its log)"
+            requests = f"scenario {scenario!r} has no result row (its client failed: see its log)"
         else:
             ok, failed = int(row.get("successful_requests") or 0), int(row.get("failed_requests") or 0)
-            requests = f"{scenario or row.get('name', 'the scenario')}: {ok} of {ok + failed} requests completed, " \
-                       f"{failed} failed"
+            requests = f"scenario {scenario!r}: {ok} of {ok + failed} requests completed, {failed} failed"
         ev = self.router_events()
         view = {w.get("url"): w.get("is_healthy") for w in (router_workers(self.base_url) or [])}
         listed = [f"replica {i} {'healthy' if view.get(self.workers[i].base_url) else 'unhealthy'}"
@@ -376,8 +378,6 @@ def launch_replicas(
         raise ValueError(f"replicas must be a whole number from 1 to 64, got {replicas!r}")
     if gpus is not None and len(gpus) != replicas:
         raise ValueError(f"gpus lists {len(gpus)} replica(s), not {replicas}")
-    if gpus is not None and backend != "sglang":
-        raise ValueError("gpus pins SGLang servers to GPUs; the embedded server runs on the CPU")
     for taken in ("port", "base_url"):
         kw.pop(taken, None)
     check_port(port, host)  # a bad router port fails before any server starts
@@ -385,7 +385,7 @@ def launch_replicas(
     try:
         for i in range(replicas):
             extra: dict = {"health_endpoint": True} if backend == "embedded" else {}
-            if gpus is not None:
+            if gpus is not None and backend == "sglang":
                 var = VISIBLE_DEVICES_ENV[get_gpu(kw.get("hardware", "mi300x")).vendor]
                 extra["env"] = {**kw.get("env", {}), var: ",".join(str(g) for g in gpus[i])}
             started.append(connect(backend, port=0, host=host, progress=progress, **{**kw, **extra}))

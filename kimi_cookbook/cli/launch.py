@@ -96,7 +96,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.replicas > 1:  # that many servers, then SGLang's router in front of them on --port
         from kimi_cookbook.router import launch_replicas
 
-        srv = launch_replicas(args.replicas, args.backend, **kw, **knobs)
+        from kimi_cookbook.hardware import get_gpu
+
+        tp = args.tp or get_gpu(args.hardware).default_tp  # SGLang replica i on GPUs i*tp .. i*tp+tp-1
+        gpus = [tuple(range(i * tp, (i + 1) * tp)) for i in range(args.replicas)]
+        srv = launch_replicas(args.replicas, args.backend, gpus=gpus, **kw, **knobs)
     else:
         srv = connect(args.backend, **kw, **knobs)  # the embedded server ignores SGLang's knobs
     try:
@@ -143,6 +147,7 @@ def register(sub) -> None:
     s.add_argument("--backend", choices=BACKENDS, default="embedded")
     s.add_argument("--timeout", type=positive_float, default=None, help="seconds to wait for readiness")
     s.add_argument("--replicas", type=positive_int, default=1,
-                   help="start that many servers (free ports) and SGLang's router in front of them on --port")
+                   help="start that many servers (free ports; SGLang's pinned to --tp GPUs each, in order) and "
+                   "SGLang's router in front of them on --port")
     add_launch_arguments(s)
     s.set_defaults(func=_cmd_serve)
