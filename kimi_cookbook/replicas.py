@@ -26,6 +26,7 @@ from kimi_cookbook import capacity
 from kimi_cookbook.hardware import MAX_TP, VISIBLE_DEVICES_ENV, get_gpu
 from kimi_cookbook.router import DEFAULT_POLICY, POLICIES, router_argv
 from kimi_cookbook.selector import LaunchSpec, build_launch_spec
+from kimi_cookbook.sglang_memory import SGLANG_VERSIONS
 
 __all__ = [
     "OBJECTIVES",
@@ -152,6 +153,9 @@ def _layouts_or_errors(hardware, *, gpus_per_node, nodes, context, tps, sglang_v
     gpus_per_node = _count("gpus_per_node", gpus_per_node, 64)
     nodes = _count("nodes", nodes, 1024)
     cfg = capacity.as_config(config)
+    capacity.check_context(cfg, context)
+    if sglang_version not in SGLANG_VERSIONS:
+        raise ValueError(f"sglang_version must be one of {SGLANG_VERSIONS}, got {sglang_version!r}")
     heads = {cfg.kda_num_heads, cfg.num_attention_heads}
     allowed = [t for t in range(1, MAX_TP + 1) if all(h % t == 0 for h in heads)]
     chosen = allowed if tps is None else [capacity.check_tp(cfg, _count("tp", t, MAX_TP)) for t in tps]

@@ -33,7 +33,7 @@ from typing import Self
 
 from kimi_cookbook import processes
 from kimi_cookbook.hardware import VISIBLE_DEVICES_ENV, get_gpu
-from kimi_cookbook.net import DEFAULT_HOST, check_port, http_get
+from kimi_cookbook.net import DEFAULT_HOST, check_port, free_port, http_get
 from kimi_cookbook.processes import display_command
 from kimi_cookbook.readiness import ServerStartError
 
@@ -149,6 +149,15 @@ class Fleet:
         return self.process is not None and self.process.poll() is None
 
     @property
+    def metrics_url(self) -> str | None:
+        """The router's Prometheus metrics (``--prometheus-host``/``--prometheus-port``), when its argv names them."""
+        if "--prometheus-port" not in self.argv:
+            return None
+        at = self.argv.index("--prometheus-port")
+        host = self.argv[self.argv.index("--prometheus-host") + 1] if "--prometheus-host" in self.argv else "127.0.0.1"
+        return f"http://{host}:{self.argv[at + 1]}/metrics"
+
+    @property
     def worker_urls(self) -> list[str]:
         return [w.base_url for w in self.workers]
 
@@ -213,20 +222,54 @@ class Fleet:
         """POST requests the router has started to handle (from its log)."""
         return sum(1 for line in self.router_log().splitlines() if "method=POST" in line and _STARTED in line)
 
-    def router_events(self) -> dict[str, int]:
-        """What the router's log says about failures: sends to a worker that failed (each one retried or answered
-        with an error), circuit breakers opened, and requests it answered 5xx."""
-        text = self.router_log()
-        return {"failed_sends": text.count(_FAILED_SEND), "circuit_opened": text.count(_CIRCUIT_OPEN),
-                "answered_5xx": len(re.findall(r"status_code=5\d\d", text))}
+    def router_events(self) -> dict:
+        """What the router counted about failures, from its Prometheus metrics (sglang-router 0.3.2's ``smg_*``
+        families): ``retries``, failed sends per worker URL (``failed_sends``: each one retried, or answered with an
+        error once the retries ran out), circuit breakers opened and those open now (per worker URL), ``healthy``
+        (its health checker's view per worker URL) and responses to clients by status (``answered_5xx``). Without
+        its metrics, the same counts from its log (no per-worker breakdown)."""
+        status, body = http_get(self.metrics_url, 5.0) if self.metrics_url else (0, b"")
+        if status != 200:
+            text = self.router_log()
+            failed = text.count(_FAILED_SEND)
+            return {"source": "log", "retries": failed, "failed_sends": {"?": failed},
+                    "circuit_opened": {"?": text.count(_CIRCUIT_OPEN)}, "circuit_open": {}, "healthy": {},
+                    "answered_5xx": len(re.findall(r"status_code=5\d\d", text))}
+        from kimi_cookbook.metrics import parse_metrics
+
+        frame = parse_metrics(body.decode("utf-8", "replace"), prefix="smg_")
+
+        def by_worker(sample: str, **match) -> dict[str, float]:
+            out: dict[str, float] = {}
+            rows = frame[frame["sample"] == sample] if len(frame) else frame
+            for labels, value in zip(rows["labels"], rows["value"]):
+                if all(labels.get(k) == v for k, v in match.items()):
+                    out[labels.get("worker", "?")] = out.get(labels.get("worker", "?"), 0.0) + value
+            return out
+
+        responses = frame[frame["sample"] == "smg_http_responses_total"] if len(frame) else frame
+        failed = by_worker("smg_worker_cb_outcomes_total", outcome="failure")
+        opened = by_worker("smg_worker_cb_transitions_total", to="open")
+        return {
+            "source": "metrics",
+            "retries": int(sum(by_worker("smg_worker_retries_total").values())),
+            "failed_sends": {k: int(v) for k, v in failed.items()},
+            "circuit_opened": {k: int(v) for k, v in opened.items()},
+            "circuit_open": {k: bool(v) for k, v in by_worker("smg_worker_cb_state").items() if v == 1},
+            "healthy": {k: bool(v) for k, v in by_worker("smg_worker_health").items()},
+            "answered_5xx": int(sum(v for labels, v in zip(responses["labels"], responses["value"])
+                                    if str(labels.get("status_code", "")).startswith("5"))),
+        }
 
     def outage_report(self, rows=None, scenario: str = "") -> str:
         """One line: which replica died, what the benchmark counted in ``scenario`` (its row in ``rows``, the
         results of :func:`kimi_cookbook.bench.run_speed`: a DataFrame or a list of dicts), what the router did
-        (its log) and what it says now."""
+        and what it says now (:meth:`router_events`)."""
         if not self.killed:
             return f"no replica was killed; the router at {self.base_url} serves {len(self.workers)} replicas"
-        killed = ", ".join(f"replica {i} ({self.workers[i].base_url})" for i in sorted(self.killed))
+        dead = sorted(self.killed)
+        urls = [self.workers[i].base_url for i in dead]
+        killed = ", ".join(f"replica {i} ({u})" for i, u in zip(dead, urls))
         records = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows or [])
         row = next((r for r in records if r.get("name") == scenario), None)
         if row is None:
@@ -235,13 +278,15 @@ class Fleet:
             ok, failed = int(row.get("successful_requests") or 0), int(row.get("failed_requests") or 0)
             requests = f"scenario {scenario!r}: {ok} of {ok + failed} requests completed, {failed} failed"
         ev = self.router_events()
-        view = {w.get("url"): w.get("is_healthy") for w in (router_workers(self.base_url) or [])}
-        listed = [f"replica {i} {'healthy' if view.get(self.workers[i].base_url) else 'unhealthy'}"
-                  for i in sorted(self.killed) if self.workers[i].base_url in view]
-        return (f"{killed} killed mid-run; {requests}; the router: {ev['failed_sends']} sends failed and were "
-                f"retried, circuit breaker opened {ev['circuit_opened']}x, {ev['answered_5xx']} requests answered "
-                f"5xx; it lists {', '.join(listed) or 'no killed replica'} "
-                f"({len(self.workers) - len(self.killed)} of {len(self.workers)} replicas alive)")
+        to_dead = sum(v for k, v in ev["failed_sends"].items() if k in urls or k == "?")
+        opened = sum(v for k, v in ev["circuit_opened"].items() if k in urls or k == "?")
+        listed = [f"replica {i} {'healthy' if ev['healthy'][u] else 'unhealthy'}" for i, u in zip(dead, urls)
+                  if u in ev["healthy"]]
+        health = f"; its health checker lists {', '.join(listed)}" if listed else ""
+        return (f"{killed} killed mid-run; {requests}; the router: {to_dead} sends to the dead replica failed, "
+                f"{ev['retries']} retries, its circuit breaker opened {opened}x (new requests go to the others), "
+                f"{ev['answered_5xx']} requests answered 5xx{health}; {len(self.workers) - len(dead)} of "
+                f"{len(self.workers)} replicas alive")
 
     def log_tail(self, lines: int = 40) -> str:
         return _ANSI.sub("", _tail(self.log_path, lines))
@@ -316,14 +361,19 @@ def launch_router(
 ) -> Fleet:
     """Start SGLang's router in front of ``worker_urls`` (already serving) and wait until it lists them all healthy
     (and serves ``model`` when given). The returned :class:`Fleet` stops the router, and ``workers`` (server
-    handles) with it."""
+    handles) with it. The router's Prometheus metrics go to a free port on ``host`` (``fleet.metrics_url``) unless
+    ``extra_args`` sets ``--prometheus-port``."""
     import importlib.util
 
     if importlib.util.find_spec("sglang_router") is None:
         raise ServerStartError(f"SGLang's router is not installed: pip install -c constraints.txt "
                                f"'{ROUTER_REQUIREMENT}' (it is in the cookbook's [embedded] and [serve] extras)")
     port = check_port(port, host)
-    argv = router_argv(list(worker_urls), host=host, port=port, policy=policy, extra_args=extra_args)
+    extra = list(extra_args)
+    if "--prometheus-port" not in extra:  # its Prometheus exporter listens on 0.0.0.0:29000 unless told otherwise:
+        # a second router on the host would fail to start ("Address already in use")
+        extra += ["--prometheus-host", host, "--prometheus-port", str(free_port(host))]
+    argv = router_argv(list(worker_urls), host=host, port=port, policy=policy, extra_args=extra)
     from kimi_cookbook.server import new_log_path
 
     log = Path(log_path) if log_path else new_log_path("router", port)
@@ -341,8 +391,10 @@ def launch_router(
         _LIVE.add(fleet)
     try:
         fleet.startup_s = _wait_router(fleet.base_url, proc, list(worker_urls), model, float(timeout_s), str(log))
-    except BaseException:
+    except BaseException as exc:  # timeout, a router that exited, Ctrl-C: nothing is left behind
         fleet.stop(grace_s=5.0)
+        if isinstance(exc, ServerStartError):
+            exc.pid, exc.argv = proc.pid, list(argv)
         raise
     if not model:
         ids = fleet.models()
