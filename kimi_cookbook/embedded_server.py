@@ -5,8 +5,9 @@ is fixed in its registration step (``--health-check-endpoint`` changes only the 
 llama-cpp-python's server has no ``/health`` (404), so the router refuses it (``no_available_workers``). It then
 reads the served model's name from ``GET /get_server_info`` (``served_model_name``; without it the router lists the
 model as ``unknown`` in its ``/v1/models``). This module runs the very same server -- ``llama_cpp.server``'s own
-argument parser, ``create_app`` and uvicorn, the same flags -- and adds those two read-only routes to its app;
-everything else (``/v1/models``, ``/v1/completions``, ``/v1/chat/completions``, ...) is llama.cpp's.
+``main()``: its argument parser, ``create_app`` and uvicorn, the same flags -- and adds those two read-only routes
+to the app it creates; everything else (``/v1/models``, ``/v1/completions``, ``/v1/chat/completions``, ...) is
+llama.cpp's.
 ``/get_model_info`` and ``/model_info`` stay 404 (the router only warns), so the cookbook still tells this server
 from SGLang (:func:`kimi_cookbook.bench.default_client_backend`, :func:`kimi_cookbook.structured.server_flavor`).
 
@@ -17,10 +18,7 @@ like SGLang's after its warm-up. Run it as ``python -m kimi_cookbook.embedded_se
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import sys
 
 ROUTES = ("/health", "/get_server_info")
 
@@ -66,39 +64,32 @@ def _once(first: dict, receive):
     return replay
 
 
-def build_app(argv: list[str]):
-    """(FastAPI app, server settings) for llama.cpp's server started with ``argv``, plus :data:`ROUTES`."""
-    from llama_cpp.server.app import create_app
-    from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
-    from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
+def main() -> None:
+    """llama-cpp-python's own ``python -m llama_cpp.server`` (its argument parser, settings and uvicorn run), with
+    its ``create_app`` wrapped so the app it serves has :data:`ROUTES` and :class:`MaxCompletionTokens`."""
+    import llama_cpp.server.__main__ as llama_main
 
-    parser = argparse.ArgumentParser(prog="python -m kimi_cookbook.embedded_server",
-                                     description="llama.cpp's OpenAI-compatible server, plus GET /health and "
-                                     "GET /get_server_info for SGLang's router")
-    add_args_from_model(parser, Settings)
-    args = parser.parse_args(argv)
-    server_settings = parse_model_from_args(ServerSettings, args)
-    model_settings = parse_model_from_args(ModelSettings, args)
-    app = create_app(server_settings=server_settings, model_settings=[model_settings])
-    info = {"model_path": model_settings.model, "served_model_name": model_settings.model_alias or model_settings.model}
+    create_app = llama_main.create_app
 
-    async def health() -> dict:
-        return {}
+    def create_app_for_the_router(*args, **kwargs):
+        app = create_app(*args, **kwargs)
+        models = kwargs.get("model_settings") or []
+        name = (models[0].model_alias or models[0].model) if models else None
+        info = {"model_path": models[0].model if models else None, "served_model_name": name}
 
-    async def server_info() -> dict:
-        return info
+        async def health() -> dict:
+            return {}
 
-    app.add_middleware(MaxCompletionTokens)
-    app.add_api_route(ROUTES[0], health, methods=["GET"], include_in_schema=False)
-    app.add_api_route(ROUTES[1], server_info, methods=["GET"], include_in_schema=False)
-    return app, server_settings
+        async def server_info() -> dict:
+            return info
 
+        app.add_middleware(MaxCompletionTokens)
+        app.add_api_route(ROUTES[0], health, methods=["GET"], include_in_schema=False)
+        app.add_api_route(ROUTES[1], server_info, methods=["GET"], include_in_schema=False)
+        return app
 
-def main(argv: list[str] | None = None) -> None:
-    import uvicorn
-
-    app, settings = build_app(sys.argv[1:] if argv is None else argv)
-    uvicorn.run(app, host=os.getenv("HOST", settings.host), port=int(os.getenv("PORT", settings.port)))
+    llama_main.create_app = create_app_for_the_router
+    llama_main.main()
 
 
 if __name__ == "__main__":
