@@ -291,6 +291,9 @@ class Deployment:
         nodes = f"{lay.nodes} node{'s' if lay.nodes > 1 else ''} of {lay.gpus_per_node} {get_gpu(lay.hardware).label}"
         lines = [f"# {lay.name}: {lay.replicas} server(s) of tp {lay.tp} on {nodes}; {lay.requests_per_server} x "
                  f"{lay.context:,}-token requests each (SGLang {lay.sglang_version}'s pools, predicted)"]
+        if lay.multi_node:
+            lines.append("# every node of a server must reach its --dist-init-addr; where the default network "
+                         "interface is not the one between the nodes, set NCCL_SOCKET_IFNAME and GLOO_SOCKET_IFNAME")
         for node in sorted({w.node for w in self.workers}):
             on_node = [w for w in self.workers if w.node == node]
             lines.append(f"\n# node {node} ({on_node[0].node_host})")
