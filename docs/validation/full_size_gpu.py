@@ -7,6 +7,7 @@ line). Stdlib only, apart from torch for reading the expert counts. Two modes, e
     python3 docs/validation/full_size_gpu.py page OUT [--experts 96]   # defaults: routing spread, pools, the page's
                                                                         # three scenarios (10@1, 80@16, 500@100)
     python3 docs/validation/full_size_gpu.py tune OUT [--experts 96]   # concurrency 100, one flag changed at a time
+    python3 docs/validation/full_size_gpu.py all OUT                   # page, then c100 again with the radix cache off
 
 Every benchmark is SGLang's own client (python -m sglang.bench_serving, random-ids 1000/1000, range ratio 0.0 as the
 page's client default) with progress watched through the server's /metrics: no generated token for --stall seconds
@@ -224,7 +225,7 @@ def trim_log(path: Path) -> bytes:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["page", "tune"])
+    ap.add_argument("mode", choices=["page", "tune", "all"])
     ap.add_argument("out")
     ap.add_argument("--experts", default="auto", help="fewer routed experts (not the full model); auto: 96 when "
                     "the GPU has under 100 GiB (the 256-expert weights are 91.5 GiB), else all 256")
@@ -263,8 +264,11 @@ def main() -> int:
     def left() -> float:
         return args.budget - elapsed()
 
+    rec = ["--expert-distribution-recorder-mode", "stat"]
     if args.mode == "page":
-        plan = [("default", ["--expert-distribution-recorder-mode", "stat"])]
+        plan = [("default", rec)]
+    elif args.mode == "all":  # one call: the page's scenarios on the defaults, then c100 with the radix cache off
+        plan = [("default", rec), ("no-radix", [*rec, "--disable-radix-cache"])]
     else:
         plan = [("default", []), ("no-radix", ["--disable-radix-cache"]),
                 ("mamba-ratio-3", ["--mamba-full-memory-ratio", "3.0"]),
@@ -292,7 +296,7 @@ def main() -> int:
             entry["ready_s"] = srv.ready_s
             entry["pools"] = srv.pools()
             save()
-            if args.mode == "page":
+            if args.mode in ("page", "all") and i == 0:
                 try:
                     summary["routing"] = expert_spread(str(model.path), out, rec_dir, args.stall)
                     log(f"routing: {json.dumps({k: v for k, v in summary['routing'].items() if k != 'per_layer'})}")
@@ -307,6 +311,13 @@ def main() -> int:
                     r = bench(scen, str(model.path), out, prompts, conc, limit=left() - 20, stall=args.stall)
                     summary["bench"].append({"launch": name, **r})
                     save()
+            elif args.mode == "all":
+                base = next((b for b in summary["bench"] if b.get("scenario") == "c100" and b.get("completed")), None)
+                prompts = 500
+                if base and left() < base["wall_s"] + 25:  # fewer prompts, same concurrency: said in the record
+                    prompts = max(100, int(500 * (left() - 25) / base["wall_s"]) // 100 * 100)
+                r = bench(f"{name}-c100", str(model.path), out, prompts, 100, limit=left() - 15, stall=args.stall)
+                summary["bench"].append({"launch": name, **r})
             else:
                 if left() < 100:
                     summary["bench"].append({"launch": name, "scenario": "c100", "status": "skipped: no time"})
