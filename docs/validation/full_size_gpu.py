@@ -175,7 +175,8 @@ def bench(name: str, tokenizer: str, out: Path, prompts: int, concurrency: int, 
     rec = records[-1] if records else {}
     keep = ("completed", "duration", "request_throughput", "input_throughput", "output_throughput",
             "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms",
-            "mean_itl_ms", "median_itl_ms", "total_output_tokens", "total_input_tokens", "max_output_tokens_per_s")
+            "mean_itl_ms", "median_itl_ms", "total_output_tokens", "total_input_tokens", "max_output_tokens_per_s",
+            "concurrency", "total_output_tokens_retokenized")
     result = {"scenario": name, "num_prompts": prompts, "max_concurrency": concurrency, "input_len": in_len,
               "output_len": out_len, "status": status if rec or status != "done" else "no record written",
               "wall_s": wall, **{k: rec[k] for k in keep if k in rec}}
