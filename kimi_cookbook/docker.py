@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
 
-from kimi_cookbook import jit_cache
+from kimi_cookbook import jit_cache, versions
 from kimi_cookbook.hardware import MAX_TP, VISIBLE_DEVICES_ENV, get_gpu
 
 PREINSTALL = "pip install sentencepiece tiktoken"
@@ -75,15 +75,8 @@ def _check_name(name: str) -> str:
 
 
 def image_for(hardware: str, sglang_version: str | None = None) -> str:
-    """The SGLang image for ``hardware``: the page's (0.5.7) by default, else that version's tag."""
-    gpu = get_gpu(hardware)
-    if sglang_version not in (None, ""):
-        from kimi_cookbook.versions import get
-
-        return get(sglang_version).image(gpu.id)
-    if not gpu.docker_image:
-        raise ValueError(f"no Docker image known for {gpu.label}")
-    return gpu.docker_image
+    """The SGLang image for ``hardware`` (:func:`kimi_cookbook.versions.get`: the page's release by default)."""
+    return versions.get(sglang_version).image(hardware)
 
 
 def docker_pull(hardware: str = "mi300x", image: str | None = None, sglang_version: str | None = None) -> str:

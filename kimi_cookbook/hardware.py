@@ -55,10 +55,8 @@ class GPU:
     fp8_tflops: float  # dense
     default_tp: int
     tp_reason: str
-    docker_image: str | None
+    image_family: str | None = None  # the ROCm image build (-mi30x, -mi35x); CUDA images have one tag for all
     image_note: str = ""
-    extra_launch_args: tuple[str, ...] = ()
-    extra_args_reason: str = ""
     # Capacity the runtime sees, in GiB (2**30 bytes); see the module docstring for each source.
     usable_memory_gib: float = 0.0
 
@@ -74,55 +72,43 @@ class GPU:
 
 _BF16_WEIGHTS_NOTE = "the 48B model's bf16 weights take about 98 GB"
 
+# Docker image tags and launch flags that depend on the SGLang release live in kimi_cookbook.versions.
 GPUS: dict[str, GPU] = {
     g.id: g
     for g in [
-        GPU(
-            "mi300x", "MI300x", "amd", 192, 5.3, 1307.4, 2614.9, 4,
-            "the page's setting: 4 x 192 GB leaves most memory for cache and gives 4x the bandwidth",
-            "lmsysorg/sglang:v0.5.7-rocm700-mi30x",
-            usable_memory_gib=192.0,
-        ),
-        GPU(
-            "mi325x", "MI325x", "amd", 256, 6.0, 1307.4, 2614.9, 4,
-            "the page's setting (the page uses --tp 4 for every AMD GPU)",
-            "lmsysorg/sglang:v0.5.7-rocm700-mi30x",
-            "MI325X is a gfx942 GPU like MI300X, so it uses the page's -mi30x image.",
-            usable_memory_gib=256.0,
-        ),
-        GPU(
-            "mi355x", "MI355x", "amd", 288, 8.0, 2516.6, 5033.2, 4,
-            "the page's setting (the page uses --tp 4 for every AMD GPU)",
-            "lmsysorg/sglang:v0.5.7-rocm700-mi35x",
-            "The page names only the -mi30x image; MI355X (gfx950) needs SGLang's -mi35x tag of the "
-            "same release.",
-            usable_memory_gib=288.0,
-        ),
-        GPU(
-            "h100", "H100", "nvidia", 80, 3.35, 989.4, 1978.9, 2,
-            f"{_BF16_WEIGHTS_NOTE}: one 80 GB GPU cannot hold them, two leave ~20 GiB per GPU for cache "
-            "after SGLang's default reserve (SGLang's own CI runs this model with --tp-size 2)",
-            "lmsysorg/sglang:v0.5.7",
-            usable_memory_gib=85_017_493_504 / 2**30,
-        ),
-        GPU(
-            "h200", "H200", "nvidia", 141, 4.8, 989.4, 1978.9, 1,
-            f"{_BF16_WEIGHTS_NOTE}: one 141 GB GPU holds them with ~35 GiB for cache and KDA state at "
-            "SGLang's default memory fraction; use --tp 2 for long contexts or high concurrency",
-            "lmsysorg/sglang:v0.5.7",
-            usable_memory_gib=150_109_880_320 / 2**30,
-        ),
-        GPU(
-            "b200", "B200", "nvidia", 180, 8.0, 2250.0, 4500.0, 1,
-            f"{_BF16_WEIGHTS_NOTE}: one 180 GB GPU holds them with ~62 GiB for cache and KDA state",
-            "lmsysorg/sglang:v0.5.7",
-            "Blackwell (B200) needs a CUDA 12.8+ build; check SGLang's Docker tags for a -cu12x/-b200 "
-            "variant of v0.5.7 if the plain tag fails to start.",
-            ("--attention-backend", "triton"),
-            "On SGLang 0.5.7 the default flashinfer attention backend on Blackwell fails at launch for "
-            "this model ('ModelConfig' object has no attribute 'scaling'); triton avoids it.",
-            usable_memory_gib=179.0,
-        ),
+        GPU(id="mi300x", label="MI300x", vendor="amd", memory_gb=192, bandwidth_tbs=5.3, bf16_tflops=1307.4,
+            fp8_tflops=2614.9, default_tp=4,
+            tp_reason="the page's setting: 4 x 192 GB leaves most memory for cache and gives 4x the bandwidth",
+            image_family="mi30x", usable_memory_gib=192.0),
+        GPU(id="mi325x", label="MI325x", vendor="amd", memory_gb=256, bandwidth_tbs=6.0, bf16_tflops=1307.4,
+            fp8_tflops=2614.9, default_tp=4,
+            tp_reason="the page's setting (the page uses --tp 4 for every AMD GPU)",
+            image_family="mi30x",
+            image_note="MI325X is a gfx942 GPU like MI300X, so it uses the page's -mi30x image.",
+            usable_memory_gib=256.0),
+        GPU(id="mi355x", label="MI355x", vendor="amd", memory_gb=288, bandwidth_tbs=8.0, bf16_tflops=2516.6,
+            fp8_tflops=5033.2, default_tp=4,
+            tp_reason="the page's setting (the page uses --tp 4 for every AMD GPU)",
+            image_family="mi35x",
+            image_note="The page names only the -mi30x image; MI355X (gfx950) needs SGLang's -mi35x tag of the "
+                       "same release.",
+            usable_memory_gib=288.0),
+        GPU(id="h100", label="H100", vendor="nvidia", memory_gb=80, bandwidth_tbs=3.35, bf16_tflops=989.4,
+            fp8_tflops=1978.9, default_tp=2,
+            tp_reason=f"{_BF16_WEIGHTS_NOTE}: one 80 GB GPU cannot hold them, two leave ~20 GiB per GPU for cache "
+                      "after SGLang's default reserve (SGLang's own CI runs this model with --tp-size 2)",
+            usable_memory_gib=85_017_493_504 / 2**30),
+        GPU(id="h200", label="H200", vendor="nvidia", memory_gb=141, bandwidth_tbs=4.8, bf16_tflops=989.4,
+            fp8_tflops=1978.9, default_tp=1,
+            tp_reason=f"{_BF16_WEIGHTS_NOTE}: one 141 GB GPU holds them with ~35 GiB for cache and KDA state at "
+                      "SGLang's default memory fraction; use --tp 2 for long contexts or high concurrency",
+            usable_memory_gib=150_109_880_320 / 2**30),
+        GPU(id="b200", label="B200", vendor="nvidia", memory_gb=180, bandwidth_tbs=8.0, bf16_tflops=2250.0,
+            fp8_tflops=4500.0, default_tp=1,
+            tp_reason=f"{_BF16_WEIGHTS_NOTE}: one 180 GB GPU holds them with ~62 GiB for cache and KDA state",
+            image_note="Blackwell (B200) needs a CUDA 12.8+ build; check SGLang's Docker tags for a -cu12x/-b200 "
+                       "variant of the release if the plain tag fails to start.",
+            usable_memory_gib=179.0),
     ]
 }
 

@@ -1,9 +1,11 @@
 """SGLang versions the cookbook knows: what differs between them for Kimi-Linear, in one table.
 
 The page pins SGLang 0.5.7 (its Docker tag). 0.5.16 was validated here on an H100 with the tiny Kimi-Linear
-(``docs/validation/``). Per version this module holds the Docker image tag per GPU family, the benchmark
-client's module, the GSM8K harness, launch flags that differ, and the dated list of changes that matter for
-this model, each with its public source. The newest release at the time of writing (0.5.23) is named but not
+(``docs/validation/``). This module is the one registry of what differs between them: per version the Docker
+image tag per GPU family, the benchmark client's module, the GSM8K harness, launch flags that differ, the rules
+SGLang sizes its memory pools by (read by :mod:`kimi_cookbook.capacity.pools`), and the dated list of changes that
+matter for this model, each with its public source. Every other module asks :func:`get`; the default is
+:data:`DEFAULT_VERSION`, the page's. The newest release at the time of writing (0.5.23) is named but not
 offered: no public source seen here confirms its image tags.
 """
 
@@ -13,31 +15,44 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from kimi_cookbook.hardware import get_gpu
+
 PAGE_VERSION = "0.5.7"
 VALIDATED_VERSION = "0.5.16"
 NEWEST_RELEASE = "0.5.23"  # 2026-10; not offered (image tags unconfirmed)
+DEFAULT_VERSION = PAGE_VERSION
+"""The version every function uses when none is given: the page's."""
 
 
 @dataclass(frozen=True)
 class SGLangVersion:
+    """What one SGLang release means for Kimi-Linear: its images, tools, launch flags and memory rules."""
+
     version: str
     torch: str  # the torch its wheel pins
     rocm_tag: str  # the ROCm part of its AMD image tags
     bench_module: str  # python -m ... for the serving benchmark client
     gsm8k_harness: str  # "few_shot_gsm8k" or "run_eval"
-    prefix_cache: bool  # radix (prefix) cache on for Kimi-Linear by default
+    prefix_cache: bool  # radix (prefix) cache on for Kimi-Linear by default (False: forced off)
     state_slots_per_request: int  # KDA state slots SGLang reserves per running request (default strategy)
-    fixes_b200_flashinfer: bool  # the flashinfer attention backend starts on Blackwell for this model
+    # flags a GPU needs at launch on this release, and why
+    gpu_launch_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    gpu_launch_reasons: dict[str, str] = field(default_factory=dict)
+    # memory rules (kimi_cookbook.capacity.pools.predict_pools reads them; no per-version branches there)
+    fixed_state_pool: int | None = None  # state slots when the radix cache is off and --max-running-requests is
+    # unset (0.5.7: 512); None: split the pool budget by --mamba-full-memory-ratio
+    request_pool_from_capped_tokens: bool = True  # the request-pool estimate uses the tokens after
+    # --max-total-tokens and page rounding (0.5.7: the profiled tokens, before them)
+    given_max_running_capped_by_tokens: bool = True  # a given --max-running-requests is also capped at tokens // 2
+    graph_reserve_skipped_without_cuda_graph: bool = True  # --disable-cuda-graph drops the graph term of the
+    # default --mem-fraction-static reserve (0.5.7 always adds it)
     sources: tuple[str, ...] = field(default=())
 
     def image(self, hardware: str) -> str:
-        """The Docker image for ``hardware`` (mi300x/mi325x use the -mi30x build, mi355x -mi35x)."""
-        from kimi_cookbook.hardware import get_gpu
-
+        """The Docker image for ``hardware`` (the GPU's image family: -mi30x for MI300X/MI325X, -mi35x for MI355X)."""
         gpu = get_gpu(hardware)
         if gpu.is_rocm:
-            family = "mi35x" if gpu.id == "mi355x" else "mi30x"
-            return f"lmsysorg/sglang:v{self.version}-{self.rocm_tag}-{family}"
+            return f"lmsysorg/sglang:v{self.version}-{self.rocm_tag}-{gpu.image_family}"
         return f"lmsysorg/sglang:v{self.version}"
 
 
@@ -45,14 +60,20 @@ VERSIONS: dict[str, SGLangVersion] = {
     v.version: v
     for v in (
         SGLangVersion(
-            "0.5.7", "2.9.1", "rocm700", "sglang.bench_serving", "few_shot_gsm8k",
-            prefix_cache=False, state_slots_per_request=1, fixes_b200_flashinfer=False,
+            version="0.5.7", torch="2.9.1", rocm_tag="rocm700", bench_module="sglang.bench_serving",
+            gsm8k_harness="few_shot_gsm8k", prefix_cache=False, state_slots_per_request=1,
+            gpu_launch_args={"b200": ("--attention-backend", "triton")},
+            gpu_launch_reasons={"b200": "the default flashinfer attention backend on Blackwell fails at launch for "
+                                        "this model ('ModelConfig' object has no attribute 'scaling'); triton "
+                                        "avoids it"},
+            fixed_state_pool=512, request_pool_from_capped_tokens=False, given_max_running_capped_by_tokens=False,
+            graph_reserve_skipped_without_cuda_graph=False,
             sources=("the SGLang cookbook's Kimi-Linear page (lmsysorg/sglang:v0.5.7-rocm700-mi30x)",
                      "SGLang 0.5.7 sources: srt/server_args.py, bench_serving.py, test/few_shot_gsm8k.py"),
         ),
         SGLangVersion(
-            "0.5.16", "2.11.0", "rocm720", "sglang.benchmark.serving", "run_eval",
-            prefix_cache=True, state_slots_per_request=5, fixes_b200_flashinfer=True,
+            version="0.5.16", torch="2.11.0", rocm_tag="rocm720", bench_module="sglang.benchmark.serving",
+            gsm8k_harness="run_eval", prefix_cache=True, state_slots_per_request=5,
             sources=("AMD-AGI/TraceLens docs: lmsysorg/sglang:v0.5.16-rocm720-mi30x / -mi35x",
                      "docs/validation/2026-11-23-sglang-0.5.16-h100 (this repository)"),
         ),
@@ -61,8 +82,8 @@ VERSIONS: dict[str, SGLangVersion] = {
 
 
 def get(version: str | None = None) -> SGLangVersion:
-    """The entry for ``version`` (default: the page's 0.5.7); a clear ValueError for others."""
-    key = PAGE_VERSION if version in (None, "") else str(version).strip().lstrip("v")
+    """The entry for ``version`` (default :data:`DEFAULT_VERSION`, the page's); a clear ValueError for others."""
+    key = DEFAULT_VERSION if version in (None, "") else str(version).strip().lstrip("v")
     if key not in VERSIONS:
         extra = ""
         if key == NEWEST_RELEASE:
@@ -73,13 +94,8 @@ def get(version: str | None = None) -> SGLangVersion:
 
 
 def launch_extra_args(hardware: str, version: str | None = None) -> tuple[str, ...]:
-    """Launch flags a GPU needs on this version: B200's ``--attention-backend triton`` only before the fix."""
-    from kimi_cookbook.hardware import get_gpu
-
-    gpu, v = get_gpu(hardware), get(version)
-    if gpu.id == "b200" and v.fixes_b200_flashinfer:
-        return ()
-    return gpu.extra_launch_args
+    """Launch flags a GPU needs on this version (B200's ``--attention-backend triton`` on 0.5.7)."""
+    return get(version).gpu_launch_args.get(get_gpu(hardware).id, ())
 
 
 # One row per change that matters for Kimi-Linear, oldest first: the version that has it, what changed, what it

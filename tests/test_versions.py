@@ -8,12 +8,12 @@ from kimi_cookbook import docker, selector, versions
 from kimi_cookbook.hardware import GPUS
 
 
-def test_page_version_images_are_the_catalogs():
-    """0.5.7 is the page's: its tags equal the hardware catalog's (the page's -mi30x line among them)."""
+def test_page_version_is_the_default_everywhere():
+    """0.5.7 is the page's and the one default: its tags are what every image lookup gives without a version."""
     v = versions.get()
-    assert v.version == versions.PAGE_VERSION == "0.5.7"
+    assert v.version == versions.DEFAULT_VERSION == versions.PAGE_VERSION == "0.5.7"
     for gpu in GPUS.values():
-        assert v.image(gpu.id) == gpu.docker_image == docker.image_for(gpu.id)
+        assert v.image(gpu.id) == docker.image_for(gpu.id)
     assert docker.image_for("mi300x") == "lmsysorg/sglang:v0.5.7-rocm700-mi30x"
 
 
@@ -150,3 +150,23 @@ def test_block_text_quotes_the_printed_block_of_sglang_0_5_16():
     assert "Serving Benchmark Result" in lines[0] and set(lines[-1].strip()) == {"="}
     assert parse_bench_serving(block) == parse_bench_serving(text)
     assert block_text("no block here") == ""
+
+
+def test_version_strings_live_only_in_the_registry():
+    """One home per fact: no module but kimi_cookbook.versions spells an SGLang release, and every function that
+    takes a version defaults to the same one."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    from kimi_cookbook import sglang_memory
+
+    pkg = Path(versions.__file__).parent
+    literal = re.compile(r"[\"']v?\d+\.\d+\.\d+[\"']")
+    found = [f"{path.relative_to(pkg)}:{n}" for path in sorted(pkg.rglob("*.py")) if path.name != "versions.py"
+             for n, line in enumerate(path.read_text().splitlines(), 1) if literal.search(line)]
+    assert found == []
+    for fn in (sglang_memory.predict_pools, sglang_memory.predict_for_gpu, sglang_memory.pools_table,
+               docker.image_for, selector.build_launch_spec):
+        assert inspect.signature(fn).parameters["sglang_version"].default is None, fn.__name__
+    assert sglang_memory.predict_for_gpu("h200").sglang_version == versions.DEFAULT_VERSION

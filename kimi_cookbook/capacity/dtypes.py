@@ -7,6 +7,10 @@ MLA cache: ``--kv-cache-dtype auto`` = the model dtype (bfloat16). KDA recurrent
 
 from __future__ import annotations
 
+from kimi_cookbook import versions
+
+_PAGE = versions.get(versions.PAGE_VERSION)
+
 __all__ = [
     "CONV_DTYPES", "DEFAULT_CONV_DTYPE", "DEFAULT_KV_DTYPE", "DEFAULT_STATE_DTYPE", "DEFAULT_STATE_SLOTS",
     "DEFAULT_WEIGHT_DTYPE", "KV_DTYPES", "SGLANG_DEFAULT_STATE_POOL", "STATE_DTYPES", "WEIGHT_DTYPES",
@@ -39,8 +43,8 @@ DEFAULT_KV_DTYPE = "bfloat16"  # --kv-cache-dtype auto -> model dtype
 DEFAULT_STATE_DTYPE = "float32"  # --mamba-ssm-dtype float32
 DEFAULT_CONV_DTYPE = "bfloat16"  # mamba_utils.CONV_DTYPE
 DEFAULT_WEIGHT_DTYPE = "bfloat16"  # --dtype auto -> checkpoint dtype
-DEFAULT_STATE_SLOTS = 1  # 0.5.7: radix cache off for KimiLinearForCausalLM
-SGLANG_DEFAULT_STATE_POOL = 512  # 0.5.7: max_mamba_cache_size when --max-running-requests is unset
+DEFAULT_STATE_SLOTS = _PAGE.state_slots_per_request  # 1: 0.5.7 turns the radix cache off for KimiLinearForCausalLM
+SGLANG_DEFAULT_STATE_POOL = _PAGE.fixed_state_pool  # 512: 0.5.7's max_mamba_cache_size without --max-running-requests
 
 
 def canonical_dtype(name: str, allowed: tuple[str, ...] | None = None, what: str = "dtype") -> str:

@@ -35,7 +35,8 @@ from kimi_cookbook.capacity.sizes import (
     weight_bytes,
 )
 from kimi_cookbook.hardware import GPU, GPUS, get_gpu
-from kimi_cookbook.sglang_memory import predict_for_gpu
+from kimi_cookbook.capacity.pools import predict_for_gpu
+from kimi_cookbook.versions import VERSIONS
 
 __all__ = ["GIB", "Plan", "concurrency_curve", "decoding_speedup", "format_plan", "hardware_table", "plan"]
 
@@ -88,7 +89,7 @@ class Plan:
     max_context: int
     config_source: str
     notes: list[str] = field(default_factory=list)
-    # SGLang's own pools for this launch (kimi_cookbook.sglang_memory), when a version is given
+    # SGLang's own pools for this launch (kimi_cookbook.capacity.pools), when a version is given
     sglang_version: str | None = None
     sglang_max_total_num_tokens: int | None = None
     sglang_state_slots: int | None = None
@@ -157,7 +158,7 @@ def plan(
     config, a local ``config.json`` or model folder, or None for the packaged published one).
 
     With ``sglang_version`` the plan also carries the pools that SGLang version will allocate for this launch
-    (:func:`kimi_cookbook.sglang_memory.predict_pools`: ``max_total_num_tokens``, state slots,
+    (:func:`kimi_cookbook.capacity.pools.predict_pools`: ``max_total_num_tokens``, state slots,
     ``max_running_requests``, and how they follow); ``mem_fraction_static``, ``max_running_requests``,
     ``chunked_prefill_size`` and ``context_length`` are the launch flags of those names (SGLang's defaults when
     None; ``context_length`` is the server's limit, ``context`` the planned request length)."""
@@ -174,7 +175,7 @@ def plan(
     if sglang_version is None and any(v is not None for v in launch.values()):
         given = ", ".join(k for k, v in launch.items() if v is not None)
         raise ValueError(f"{given}: SGLang launch flags, used only to predict SGLang's pools; give the SGLang "
-                         "version too (--sglang-version 0.5.7 or 0.5.16)")
+                         f"version too (--sglang-version {' or '.join(VERSIONS)})")
 
     kv_tok = mla_kv_bytes_per_token(cfg, kv_d)
     kv_full = full_mla_kv_bytes_per_token(cfg, kv_d)

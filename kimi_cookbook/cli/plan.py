@@ -6,7 +6,7 @@ import argparse
 import json
 
 from kimi_cookbook import capacity
-from kimi_cookbook.sglang_memory import SGLANG_VERSIONS
+from kimi_cookbook.versions import VERSIONS
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -49,7 +49,7 @@ def register(sub) -> None:
         "SGLang's own pools", "predict what SGLang will allocate at launch (max_total_num_tokens, state slots, "
         "max_running_requests) from its memory logic; the flags below are SGLang's launch flags (its defaults "
         "when left out) and need --sglang-version")
-    sg.add_argument("--sglang-version", choices=SGLANG_VERSIONS, default=None,
+    sg.add_argument("--sglang-version", choices=list(VERSIONS), default=None,
                     help="SGLang release whose rules to apply (the selector's images are 0.5.7)")
     sg.add_argument("--mem-fraction-static", type=float, default=None,
                     help="SGLang's --mem-fraction-static (default: SGLang's own for the GPU)")
