@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 
 from kimi_cookbook import jit_cache, versions
+from kimi_cookbook.errors import RunError
 from kimi_cookbook.hardware import MAX_TP, VISIBLE_DEVICES_ENV, get_gpu
 
 PREINSTALL = "pip install sentencepiece tiktoken"
@@ -438,10 +439,10 @@ def execute(command: str, timeout: float | None = None) -> str:
     (a docker client without a running engine fails here with docker's own message).
     """
     if shutil.which("docker") is None:
-        raise RuntimeError("docker is not installed on this host; copy the command to a GPU host instead")
+        raise RunError("docker is not installed on this host; copy the command to a GPU host instead")
     proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=timeout)
     out = (proc.stdout + proc.stderr).strip()
     if proc.returncode:
         tail = "\n".join(out.splitlines()[-15:])
-        raise RuntimeError(f"command failed with exit status {proc.returncode}:\n{tail}")
+        raise RunError(f"command failed with exit status {proc.returncode}:\n{tail}")
     return out

@@ -12,6 +12,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from kimi_cookbook.errors import InputError
+
 __all__ = ["DEFAULT_HOST", "PortInUseError", "check_port", "free_port", "http_get", "normalize_base_url", "redact"]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -33,7 +35,7 @@ def redact(text: str) -> str:
     return _SECRET_FLAG.sub(r"\g<head>***", text)
 
 
-class PortInUseError(ValueError):
+class PortInUseError(InputError):
     """The requested port is already taken by another process."""
 
 

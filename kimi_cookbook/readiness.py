@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 
+from kimi_cookbook.errors import RunError
 from kimi_cookbook.net import http_get, normalize_base_url
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(RunError):
     """The server process exited, or was not ready in time. ``log_tail`` holds the log's last lines.
 
     For a launched server, ``pid`` is the child's pid (it leads its own process group, already stopped

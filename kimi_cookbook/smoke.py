@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kimi_cookbook import bench
+from kimi_cookbook.errors import RunError
 from kimi_cookbook.hardware import get_gpu
 from kimi_cookbook.jit_cache import cache_state, start_kind
 from kimi_cookbook.paths import writable_dir
@@ -46,7 +47,7 @@ GSM8K_PARALLEL = 4
 SMOKE_LAUNCH_ARGS = ("--constrained-json-disable-any-whitespace",)
 
 
-class SmokeError(RuntimeError):
+class SmokeError(RunError):
     """An expected failure: ``str()`` is one line saying what went wrong and what to do."""
 
 

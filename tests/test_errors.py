@@ -367,3 +367,32 @@ def test_only_sglangs_own_model_info_makes_an_attached_server_sglang(tmp_path):
             assert bench.default_client_backend("attached", url) == expected
         finally:
             httpd.shutdown()
+
+
+def test_one_exception_base():
+    """Every exception class the package defines is a CookbookError of one kind (input: exit 2, run: exit 1), so
+    cli/errors.py maps them by class, not by module name; only the CLI's Ctrl-C marker is a KeyboardInterrupt."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import kimi_cookbook
+    from kimi_cookbook.cli.errors import Interrupted, exit_code
+    from kimi_cookbook.errors import CookbookError, InputError, RunError
+
+    found = {}
+    for info in pkgutil.walk_packages(kimi_cookbook.__path__, "kimi_cookbook."):
+        if info.name.startswith("kimi_cookbook.sglang_ext") or info.name.endswith("__main__"):
+            continue  # SGLang's own model code (loaded inside SGLang only); the entry points run the CLI
+        module = importlib.import_module(info.name)
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, BaseException) and cls.__module__ == info.name:
+                found[f"{info.name}.{name}"] = cls
+    assert len(found) >= 6, found
+    for name, cls in found.items():
+        if cls is Interrupted:
+            continue
+        assert issubclass(cls, CookbookError), name
+        if cls is not CookbookError:
+            assert issubclass(cls, (InputError, RunError)), name
+    assert exit_code(InputError("x")) == 2 and exit_code(RunError("x")) == 1

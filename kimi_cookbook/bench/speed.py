@@ -33,6 +33,7 @@ from kimi_cookbook.bench.parse import BLOCK_TITLE, row_from_record, text_lines
 from kimi_cookbook.bench.results import check_results_dir, load_results, new_results_dir, save_results
 from kimi_cookbook.bench.scenarios import CLIENT_BACKENDS, DATASETS, SHARED_PREFIX, Scenario, scenarios_of
 from kimi_cookbook.bench.watch import ProgressWatch, finished_requests, partial_summary
+from kimi_cookbook.errors import RunError
 from kimi_cookbook.net import http_get, normalize_base_url
 from kimi_cookbook.processes import display_command as _render
 from kimi_cookbook.processes import ProgressEcho, Stalled, run_streaming
@@ -59,7 +60,7 @@ STALL_S = 180.0  # default: no finished request for this long stops a scenario
 LOG_TAIL_LINES = 40
 
 
-class BenchError(RuntimeError):
+class BenchError(RunError):
     """A scenario failed; ``results_dir`` holds the scenarios that finished and the failed one's log.
     ``log_tail``: the server log's last lines when a stalled scenario was stopped (empty when not known)."""
 
@@ -75,7 +76,7 @@ def client_module() -> str:
     The flags used here are the same in both; only 0.5.7 is exercised by the tests."""
     spec = importlib.util.find_spec("sglang")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
+        raise RunError(
             "SGLang is not installed: its benchmark client is needed "
             "(pip install --no-deps sglang==0.5.7, plus the cookbook's [bench] extra: "
             "pip install -c constraints.txt -e '.[bench]')"
@@ -85,7 +86,7 @@ def client_module() -> str:
             return "sglang.benchmark.serving"
         if (Path(root) / "bench_serving.py").is_file():
             return "sglang.bench_serving"
-    raise RuntimeError(f"no benchmark client found in the installed SGLang ({list(spec.submodule_search_locations)})")
+    raise RunError(f"no benchmark client found in the installed SGLang ({list(spec.submodule_search_locations)})")
 
 
 def check_base_url(base_url: str) -> str:
