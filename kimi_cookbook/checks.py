@@ -23,16 +23,14 @@ say about themselves (title = first markdown heading, description = first senten
 from __future__ import annotations
 
 import ast
-import contextlib
 import json
-import os
 import re
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kimi_cookbook.runner import NOTEBOOK_DIR, REPO_ROOT, execute_notebook, list_notebooks, notebook_parameters
+from kimi_cookbook.runner import execute_notebook, list_notebooks, notebook_parameters
 
 MAX_DEF_LINES = 6  # a def/class longer than this in a cell is helper logic: move it into kimi_cookbook
 # two digits, optionally one letter to slot a notebook between two others (04b_ runs after 04_), then words
@@ -384,7 +382,7 @@ def _with_server(paths: list[Path], base_url: str, timeout: int, store: bool) ->
         except Exception as exc:  # unreadable notebook: already reported by the static checks
             problems.append(Problem(str(p), "execute", f"papermill cannot inspect it: {exc}"))
     need_server = any("BASE_URL" in params for _, params in runnable)
-    with tempfile.TemporaryDirectory(prefix="check-notebook-") as tmp, _results_in(Path(tmp) / "runs"):
+    with tempfile.TemporaryDirectory(prefix="check-notebook-") as tmp:
         if need_server:
             from kimi_cookbook.server import connect
 
@@ -395,24 +393,13 @@ def _with_server(paths: list[Path], base_url: str, timeout: int, store: bool) ->
     return problems
 
 
-@contextlib.contextmanager
-def _results_in(folder: Path):
-    """Benchmark notebooks write result folders under $KIMI_COOKBOOK_RUNS (default: runs/ beside the notebook);
-    a check keeps them out of the tree unless the caller chose a place."""
-    if os.environ.get("KIMI_COOKBOOK_RUNS"):
-        yield
-        return
-    os.environ["KIMI_COOKBOOK_RUNS"] = str(folder)
-    try:
-        yield
-    finally:
-        os.environ.pop("KIMI_COOKBOOK_RUNS", None)
-
-
 def _execute_all(runnable, out_dir: Path, base_url: str, timeout: int, store: bool = False) -> list[Problem]:
     problems = []
     for path, params in runnable:
-        values = {"BASE_URL": base_url} if base_url and "BASE_URL" in params else {}
+        # a server to attach to, and result folders in the check's temporary folder, not beside the notebook
+        given = {"BASE_URL": base_url, "RESULTS_DIR": str(out_dir / "runs" / f"bench-{path.stem}"),
+                 "WORKDIR": str(out_dir / "runs" / f"gsm8k-{path.stem}")}
+        values = {k: v for k, v in given.items() if v and k in params}
         result = execute_notebook(path, out_dir / path.name, values, timeout=timeout)
         print(f"  executed {path} ({result.status}, {result.seconds:.1f} s)", file=sys.stderr)
         if result.status != "ok":
@@ -453,7 +440,7 @@ def store_outputs(source: Path | str, executed: Path | str) -> int:
 
 
 # --- README index ---------------------------------------------------------------------------------
-def render_index(folder: Path | str = NOTEBOOK_DIR, root: Path | str = REPO_ROOT) -> str:
+def render_index(folder: Path | str = "notebooks", root: Path | str = ".") -> str:
     """The markdown table of the cookbook notebooks, from their own titles and intros."""
     lines = ["| notebook | what it does |", "|---|---|"]
     for path in list_notebooks(folder):

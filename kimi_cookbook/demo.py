@@ -1,26 +1,36 @@
 """``kimi-cookbook demo``: the main job. Every notebook end to end against one server.
 
-Starts the embedded server (or attaches to ``--base-url``), executes each notebook with papermill into a
-run folder (executed copies + summary.md/summary.html), prints a table, stops the server, and exits
-non-zero if any notebook failed. Notebooks get ``BASE_URL`` (and ``TOKENIZER`` when they have those
-parameters), so they attach to this one server instead of starting their own.
+Starts the embedded server (or attaches to ``--base-url``), executes each notebook of a folder with papermill
+into a run folder (executed copies + summary.md/summary.html), prints a table, stops the server, and exits
+non-zero if any notebook failed. Everything a notebook needs to know about this run comes in as papermill
+parameters (when the notebook has them): ``BASE_URL`` (and ``TOKENIZER``), so it attaches to this one server;
+``RESULTS_DIR`` / ``WORKDIR``, so the benchmark results land in the run folder; and, for the tiny embedded
+model, :data:`TINY_MODEL_PARAMETERS`.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
 from kimi_cookbook.net import normalize_base_url
 from kimi_cookbook.paths import unique_dir, writable_dir
-from kimi_cookbook.runner import NOTEBOOK_DIR, format_table, list_notebooks, run_notebooks
+from kimi_cookbook.report import sections
+from kimi_cookbook.runner import format_table, list_notebooks, run_notebooks
 from kimi_cookbook.server import connect
+from kimi_cookbook.tiny_model import TINY_MODEL_NAME
+
+TINY_MODEL_PARAMETERS = {"TOOL_CHOICE": "get_weather"}
+"""Parameters for a server that serves the tiny random model: it never calls a tool on its own, so notebook 04
+names one for the first turn of its tool loop (llama.cpp then constrains the reply to that tool's arguments)."""
 
 
-def select_notebooks(only: list[str] | None) -> list[Path]:
-    notebooks = list_notebooks(NOTEBOOK_DIR)
+def select_notebooks(notebook_dir: str | Path, only: list[str] | None) -> list[Path]:
+    notebooks = list_notebooks(notebook_dir)
+    if not notebooks:
+        raise ValueError(f"no notebooks (NN_name.ipynb) in {notebook_dir}: run from the repository root or pass "
+                         "--notebooks DIR")
     if not only:
         return notebooks
     chosen = [p for p in notebooks if any(p.stem.startswith(o) for o in only)]
@@ -36,9 +46,23 @@ def new_run_dir(base: str | Path = "runs") -> Path:
     return unique_dir(base)
 
 
+def notebook_parameters(srv, run_dir: Path) -> dict:
+    """The papermill parameters every notebook of this run gets (each takes those it declares)."""
+    results = run_dir.resolve() / "results"
+    params = {
+        "BASE_URL": srv.base_url,
+        "TOKENIZER": srv.tokenizer_path or "",
+        "RESULTS_DIR": str(results / "bench-05"),
+        "WORKDIR": str(results / "gsm8k-06"),
+    }
+    if srv.model == TINY_MODEL_NAME:
+        params.update(TINY_MODEL_PARAMETERS)
+    return params
+
+
 def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[str] | None = None,
-             timeout: int = 900) -> int:
-    notebooks = select_notebooks(only)
+             timeout: int = 900, notebook_dir: str | Path = "notebooks") -> int:
+    notebooks = select_notebooks(notebook_dir, only)
     if base_url:
         normalize_base_url(base_url)  # refused before any folder is made
     if run_dir:
@@ -49,14 +73,12 @@ def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[s
     with connect("embedded", base_url=base_url, progress=sys.stderr.isatty()) as srv:
         run_dir = writable_dir(run_dir, "--run-dir") if run_dir else new_run_dir()
         print(f"running {len(notebooks)} notebooks into {run_dir}/", flush=True)
-        # benchmark notebooks put their result folders under $KIMI_COOKBOOK_RUNS: keep them in this run's folder
-        os.environ.setdefault("KIMI_COOKBOOK_RUNS", str((run_dir / "results").resolve()))
         if srv.command:
             print(f"$ {srv.command}")
         print(f"{srv.kind} server ready at {srv.base_url} (model {srv.model!r})", flush=True)
-        params = {"BASE_URL": srv.base_url, "TOKENIZER": srv.tokenizer_path or ""}
         try:
-            results = run_notebooks(notebooks, run_dir, params, timeout=timeout)
+            results = run_notebooks(notebooks, run_dir, notebook_parameters(srv, run_dir), timeout=timeout,
+                                    sections=sections)
         except KeyboardInterrupt as exc:
             raise KeyboardInterrupt(f"{exc}; the summary says so: {run_dir / 'summary.md'}") from None
     failed = [r for r in results if r.status != "ok"]

@@ -1,4 +1,5 @@
-"""Is a server there, and is it ready? One look (``probe``), the readiness test (``ready``), the model list.
+"""Is a server there, and is it ready? One look (``probe``), the readiness test (``ready``), the model list, and
+which server it is (``server_flavor``).
 
 Used by :mod:`kimi_cookbook.server` while it waits for a launched server and when it attaches to one. SGLang's
 ``/health`` answers 503 until its warm-up generation is done, so 200 there means really serving; a server
@@ -80,6 +81,39 @@ def probe(base_url: str, timeout: float = 5.0) -> tuple[str, str]:
     if status >= 500:
         return "starting", f"/v1/models: {status}"
     return "foreign", f"/v1/models answered {status}"
+
+
+FLAVORS = ("sglang", "llama.cpp", "openai")
+"""What a server speaks beyond the OpenAI API: SGLang (native ``/generate``, ``regex``, its benchmark and GSM8K
+harness), llama-cpp-python's server (the embedded one: a schema under ``json_object``, a GBNF ``grammar``), or
+plain OpenAI."""
+
+
+def server_flavor(base_url: str, timeout: float = 5.0) -> str:
+    """Which server answers at ``base_url`` (one of :data:`FLAVORS`).
+
+    SGLang answers ``/get_model_info`` (``/model_info`` in newer releases) with its JSON (a ``model_path``); a
+    page served with 200 at every path is not enough. llama-cpp-python's server titles its OpenAPI page
+    "llama.cpp". Anything else counts as plain OpenAI. Asked once, when a server is attached (a launched one's
+    flavour is known); everything else reads :attr:`kimi_cookbook.server.Server.flavor`.
+    """
+    url = normalize_base_url(base_url)
+    for path in ("/get_model_info", "/model_info"):
+        status, body = http_get(url + path, timeout)
+        info = _json(body) if status == 200 else None
+        if isinstance(info, dict) and "model_path" in info:
+            return "sglang"
+    status, body = http_get(url + "/openapi.json", timeout)
+    spec = _json(body) if status == 200 else None
+    title = spec.get("info", {}).get("title", "") if isinstance(spec, dict) else ""
+    return "llama.cpp" if isinstance(title, str) and "llama.cpp" in title else "openai"
+
+
+def _json(body: bytes):
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
 
 
 def ready(base_url: str, health: bool, model: str | None = None) -> tuple[bool, str]:

@@ -2,9 +2,10 @@
 the page's accuracy, the capacity headline and the plots.
 
 ``kimi-cookbook demo`` runs the notebooks into a run folder; the benchmark notebooks put their results folders
-under ``RUN/results`` (``bench-*`` from :func:`kimi_cookbook.bench.run_speed`, ``gsm8k-*`` with ``gsm8k.json``
-from :func:`kimi_cookbook.bench.run_gsm8k`). :func:`gather` finds them, :func:`sections` turns them into
-markdown and HTML for ``summary.md`` / ``summary.html`` (written by :func:`kimi_cookbook.runner.write_summary`).
+under ``RUN/results`` (``bench-*`` with the rows :func:`kimi_cookbook.bench.run_scenario` saved, ``gsm8k-*``
+with ``gsm8k.json`` from :func:`kimi_cookbook.bench.run_gsm8k_harness` or :func:`kimi_cookbook.bench.score_gsm8k`).
+:func:`gather` finds them, :func:`sections` turns them into markdown and HTML for ``summary.md`` /
+``summary.html`` (the demo hands it to :func:`kimi_cookbook.runner.write_summary`).
 Every number shown is read from those files, the page's reference or the capacity planner.
 """
 
@@ -20,8 +21,10 @@ from typing import Any
 
 import pandas as pd
 
+from kimi_cookbook.versions import PAGE_VERSION
+
 __all__ = ["BENCH_METRICS", "RunResults", "benchmark_table", "capacity_headline", "gather", "gsm8k_line",
-           "sections"]
+           "notebook_defaults", "sections"]
 
 BENCH_METRICS = {
     "output_token_throughput_tok_s": "output throughput (tok/s)",
@@ -32,7 +35,7 @@ BENCH_METRICS = {
 """The metrics the summary sets beside the page's, with their labels."""
 
 CAPACITY_DEFAULTS = {"HARDWARE": "mi300x", "TP": 4, "CONTEXT": 131072}
-"""Notebook 07's parameters when it cannot be read (the summary uses the notebook's own defaults)."""
+"""Notebook 07's parameters when the run has no copy of it (the summary uses the run's copy's defaults)."""
 
 
 @dataclass
@@ -117,27 +120,29 @@ def gsm8k_line(result: dict[str, Any]) -> str:
     return line
 
 
-def _notebook_defaults(name: str, fallback: dict[str, Any]) -> dict[str, Any]:
-    from kimi_cookbook.runner import NOTEBOOK_DIR, notebook_parameters
+def notebook_defaults(folder: str | os.PathLike, name: str, fallback: dict[str, Any]) -> dict[str, Any]:
+    """The defaults of the parameters named in ``fallback`` from the notebook ``folder/name*.ipynb`` (a run folder
+    holds the executed copies), else ``fallback``."""
+    from kimi_cookbook.runner import notebook_parameters
 
     try:
-        found = notebook_parameters(next(NOTEBOOK_DIR.glob(f"{name}*.ipynb")))
+        found = notebook_parameters(next(Path(folder).glob(f"{name}*.ipynb")))
         return {k: ast.literal_eval(found[k]) if k in found else v for k, v in fallback.items()}
-    except Exception:  # notebook renamed or unreadable: the documented defaults
+    except Exception:  # not in the run, renamed or unreadable: the documented defaults
         return dict(fallback)
 
 
 def capacity_headline(hardware: str | None = None, tp: int | None = None, context: int | None = None) -> str:
-    """Notebook 07's answer for its default setup (or the one given), in one sentence."""
+    """Notebook 07's answer for a setup (default: its documented defaults), in one sentence."""
     from kimi_cookbook import capacity
 
-    d = _notebook_defaults("07_", CAPACITY_DEFAULTS)
+    d = CAPACITY_DEFAULTS
     p = capacity.plan(hardware or d["HARDWARE"], tp or d["TP"], context or d["CONTEXT"])
     label = capacity.GPUS[p.hardware].label
     return (f"On {p.tp} x {label} at {p.context:,} tokens per request, {p.max_concurrent_requests} requests fit "
             f"in memory ({p.full_attention_max_concurrent_requests} for a full-MLA model of the same size; "
-            f"SGLang 0.5.7's default state pool runs {p.sglang_default_max_concurrent_requests}); the decode floor "
-            f"at batch 1 is {p.tpot_floor_ms:.3f} ms per token.")
+            f"SGLang {PAGE_VERSION}'s default state pool runs {p.sglang_default_max_concurrent_requests}); the decode "
+            f"floor at batch 1 is {p.tpot_floor_ms:.3f} ms per token.")
 
 
 def _plots(found: RunResults, run_dir: Path) -> list[tuple[str, str]]:
@@ -215,7 +220,9 @@ def sections(run_dir: str | os.PathLike) -> tuple[list[str], str]:
     md += ["", "## Capacity", ""]
     parts.append("<h2>Capacity</h2>")
     try:
-        text = capacity_headline() + " (notebook 07's defaults; see it for every GPU.)"
+        d = notebook_defaults(run_dir, "07_", CAPACITY_DEFAULTS)
+        text = (capacity_headline(d["HARDWARE"], d["TP"], d["CONTEXT"])
+                + " (notebook 07's defaults; see it for every GPU.)")
     except ValueError as exc:
         text = f"capacity plan failed: {exc}"
     md.append(text)

@@ -1,6 +1,7 @@
 """Execute cookbook notebooks with papermill into a run folder, with a summary.
 
-Used by ``kimi-cookbook demo`` (the main job) and by the tests.
+Used by ``kimi-cookbook demo`` (the main job), ``check-notebook`` and the tests. Every function takes the
+notebooks or the folder to read as an argument: nothing here knows where a checkout keeps them.
 """
 
 from __future__ import annotations
@@ -8,14 +9,16 @@ from __future__ import annotations
 import html
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+Sections = Callable[[Path], tuple[list[str], str]]
+"""What a run measured, for its summary: ``run_dir`` -> (markdown lines, HTML), e.g.
+:func:`kimi_cookbook.report.sections`."""
 
 
-def list_notebooks(folder: Path | str = NOTEBOOK_DIR) -> list[Path]:
+def list_notebooks(folder: Path | str) -> list[Path]:
     """The cookbook notebooks in run order (``NN_name.ipynb``); the ``_template`` is not one."""
     return sorted(p for p in Path(folder).glob("[0-9]*.ipynb"))
 
@@ -62,8 +65,9 @@ def execute_notebook(path: Path | str, output: Path | str, parameters: dict | No
 
 
 def run_notebooks(paths: list[Path], run_dir: Path | str, parameters: dict | None = None,
-                  timeout: int = 900) -> list[NotebookResult]:
-    """Execute each notebook into ``run_dir`` (a failure does not stop the others); write summaries."""
+                  timeout: int = 900, sections: Sections | None = None) -> list[NotebookResult]:
+    """Execute each notebook into ``run_dir`` (a failure does not stop the others); write summaries, with
+    ``sections`` (what the run measured) at the end."""
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)
@@ -74,11 +78,11 @@ def run_notebooks(paths: list[Path], run_dir: Path | str, parameters: dict | Non
         for path in bar:
             bar.set_postfix_str(path.stem)
             results.append(execute_notebook(path, run_dir / path.name, parameters, timeout))
-            write_summary(results, run_dir, report=False, planned=len(paths))  # an interrupted run keeps what finished
+            write_summary(results, run_dir, planned=len(paths))  # an interrupted run keeps what finished
     except KeyboardInterrupt:  # Ctrl-C: the summary's first line says the run is partial
-        write_summary(results, run_dir, report=False, planned=len(paths), interrupted=True)
+        write_summary(results, run_dir, planned=len(paths), interrupted=True)
         raise KeyboardInterrupt(f"{len(results)} of {len(paths)} notebooks finished") from None
-    write_summary(results, run_dir)
+    write_summary(results, run_dir, sections=sections)
     return results
 
 
@@ -101,10 +105,10 @@ def summary_title(results: list[NotebookResult], planned: int | None = None, int
     return f"{ok}/{len(results)} notebooks passed"
 
 
-def write_summary(results: list[NotebookResult], run_dir: Path, report: bool = True, planned: int | None = None,
-                  interrupted: bool = False) -> None:
+def write_summary(results: list[NotebookResult], run_dir: Path, sections: Sections | None = None,
+                  planned: int | None = None, interrupted: bool = False) -> None:
     """``summary.md`` and ``summary.html``: each notebook (linked to its executed copy) with its status, then
-    (``report``) what the run measured beside the page's numbers (:func:`kimi_cookbook.report.sections`)."""
+    ``sections(run_dir)``: what the run measured (the demo passes :func:`kimi_cookbook.report.sections`)."""
     title = summary_title(results, planned, interrupted)  # the first line says when the run is partial
     md = [f"# Cookbook run: {title}", "", "| notebook | status | seconds |",
           "|---|---|---|"]
@@ -112,11 +116,7 @@ def write_summary(results: list[NotebookResult], run_dir: Path, report: bool = T
     for r in results:
         if r.error:
             md += ["", f"## {r.name} failed", "", "```", r.error, "```"]
-    results_md, results_html = ([], "")
-    if report:
-        from kimi_cookbook.report import sections
-
-        results_md, results_html = sections(run_dir)
+    results_md, results_html = sections(Path(run_dir)) if sections else ([], "")
     (run_dir / "summary.md").write_text("\n".join(md + results_md) + "\n")
     rows = "".join(
         f"<tr><td><a href='{html.escape(r.output.name)}'>{html.escape(r.name)}</a></td>"

@@ -8,6 +8,7 @@ One API for the notebooks, the tests and the CLI::
         srv.model           # model name to send in requests
         srv.tokenizer_path  # HF tokenizer folder or hub id, None when unknown (attached)
         srv.kind            # "embedded" | "sglang" | "attached"
+        srv.flavor          # "llama.cpp" | "sglang" | "openai": what it speaks beyond the OpenAI API
 
 ``sglang`` runs ``python3 -m sglang.launch_server`` with the argv from :mod:`kimi_cookbook.selector`;
 ``embedded`` runs llama.cpp's OpenAI-compatible server (``python -m llama_cpp.server``, from
@@ -37,12 +38,13 @@ from typing import Self
 from kimi_cookbook import processes
 from kimi_cookbook.net import DEFAULT_HOST, PortInUseError, check_port, free_port, http_get, normalize_base_url
 from kimi_cookbook.processes import display_command
-from kimi_cookbook.readiness import ServerStartError, list_models, probe, ready
+from kimi_cookbook.readiness import FLAVORS, ServerStartError, list_models, probe, ready, server_flavor
 from kimi_cookbook.selector import LAUNCH_KNOBS, build_launch_spec
 from kimi_cookbook.tiny_model import cache_root, ensure_tiny_model
 
 __all__ = [
     "BACKENDS",
+    "FLAVORS",
     "PortInUseError",
     "Server",
     "ServerStartError",
@@ -58,6 +60,7 @@ __all__ = [
     "list_models",
     "normalize_base_url",
     "ready",
+    "server_flavor",
     "stop_all",
     "wait_ready",
 ]
@@ -89,6 +92,7 @@ class Server:
     model: str
     tokenizer_path: str | None
     kind: str
+    flavor: str = "openai"  # one of FLAVORS, decided once: by the launch, or by server_flavor when attached
     argv: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)  # variables added to the child's environment
     command: str = ""  # the equivalent terminal command ("" when attached)
@@ -255,6 +259,7 @@ def _spawn(
     argv: list[str],
     *,
     kind: str,
+    flavor: str,
     base_url: str,
     model: str,
     tokenizer_path: str | None,
@@ -278,6 +283,7 @@ def _spawn(
         model=model,
         tokenizer_path=tokenizer_path,
         kind=kind,
+        flavor=flavor,
         argv=list(argv),
         env=dict(env_add),
         command=command,
@@ -371,6 +377,7 @@ def launch_embedded(
     return _spawn(
         argv,
         kind="embedded",
+        flavor="llama.cpp",
         base_url=f"http://{host}:{port}",
         model=tiny.name,
         tokenizer_path=tiny.tokenizer_path,
@@ -418,6 +425,7 @@ def launch_sglang(
     return _spawn(
         argv,
         kind="sglang",
+        flavor="sglang",
         base_url=f"http://{host}:{port}",
         model=spec.option("--served-model-name") or model_path,  # the id SGLang lists in /v1/models
         tokenizer_path=spec.option("--tokenizer-path") or model_path,
@@ -472,6 +480,7 @@ def attach(
         model=model,
         tokenizer_path=tokenizer_path,
         kind="attached",
+        flavor=server_flavor(url),
         startup_s=waited,
     )
 

@@ -32,7 +32,7 @@ from kimi_cookbook.hardware import get_gpu
 from kimi_cookbook.jit_cache import cache_state, start_kind
 from kimi_cookbook.paths import writable_dir
 from kimi_cookbook.report import gather
-from kimi_cookbook.runner import NOTEBOOK_DIR, execute_notebook, list_notebooks
+from kimi_cookbook.runner import execute_notebook, list_notebooks
 from kimi_cookbook.server import ServerStartError, attach, http_get, launch_sglang
 from kimi_cookbook.sglang_memory import parse_sglang_log
 from kimi_cookbook.tiny_kimi import ensure_tiny_kimi_linear
@@ -219,8 +219,11 @@ def _gsm8k(results_root: Path) -> tuple[dict, str]:
 
 
 # --- the run -----------------------------------------------------------------------------------------
-def notebook_parameters(srv, model_path: str, hardware: str, tp: int) -> dict:
+def notebook_parameters(srv, model_path: str, hardware: str, tp: int, results: Path) -> dict:
+    """The notebooks' papermill parameters: attach to the smoke test's server, results in its run folder."""
     return {
+        "RESULTS_DIR": str(results.resolve() / "bench-05"),
+        "WORKDIR": str(results.resolve() / "gsm8k-06"),
         "BASE_URL": srv.base_url,
         "TOKENIZER": model_path,
         "MODEL": model_path,
@@ -251,6 +254,7 @@ def run_smoke(
     context_length: int = CONTEXT_LENGTH,
     extra_args: tuple[str, ...] | list[str] = (),
     notebooks: tuple[str, ...] = SMOKE_NOTEBOOKS,
+    notebook_dir: str | os.PathLike = "notebooks",
     timeout_s: float = 1800.0,
     cell_timeout_s: int = 900,
     python: str = sys.executable,
@@ -265,9 +269,12 @@ def run_smoke(
     from kimi_cookbook.selector import build_launch_spec, get_gpu
 
     gpu = get_gpu(hardware)
+    chosen = [p for p in list_notebooks(notebook_dir) if p.stem[:2] in notebooks]
+    if notebooks and not chosen:  # bad input, before any folder or GPU work
+        raise ValueError(f"no notebooks {', '.join(notebooks)} in {notebook_dir}: run from the repository root or "
+                         "pass --notebooks DIR")
     out = _run_dir(run_dir)
     report = SmokeReport(run_dir=out, hardware=gpu.id, tp=tp)
-    chosen = [p for p in list_notebooks(NOTEBOOK_DIR) if p.stem[:2] in notebooks]
 
     def step(name: str, started: float, status: str = "ok", detail: str = "") -> None:
         report.steps.append(Step(name, status, round(time.perf_counter() - started, 1), detail))
@@ -318,8 +325,7 @@ def run_smoke(
         if (out / "server.log").is_file():
             report.allocation.update(allocation_from_log((out / "server.log").read_text(errors="replace")))
         step("server facts", t, detail=", ".join(f"{k}={v}" for k, v in report.allocation.items()) or "none")
-        params = notebook_parameters(srv, model_path, gpu.id, tp)
-        os.environ[bench.RUNS_ENV] = str((out / "results").resolve())
+        params = notebook_parameters(srv, model_path, gpu.id, tp, out / "results")
         for nb in chosen:
             t = time.perf_counter()
             res = execute_notebook(nb, out / nb.name, params, timeout=cell_timeout_s)

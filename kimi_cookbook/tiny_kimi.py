@@ -30,7 +30,7 @@ import numpy as np
 from kimi_cookbook.tiny_model import _hold, _install, cache_root, remove_stale_builds, train_byte_level_bpe
 
 TINY_KIMI_NAME = "kimi-cookbook-tiny-kimi-linear"
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: tokenizer trained on data/tokenizer_corpus.txt
 SEED = 0
 
 # What is shrunk; everything else is the published config's value.

@@ -32,7 +32,7 @@ from pathlib import Path
 
 TINY_MODEL_NAME = "kimi-cookbook-tiny"
 # Bump when the recipe changes: a cached model built by an older recipe is rebuilt.
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4  # 4: tokenizer trained on data/tokenizer_corpus.txt
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 VOCAB_SIZE = 1024
@@ -97,38 +97,20 @@ def _is_complete(model: TinyModel) -> bool:
     return ok and model.gguf_path.is_file() and (model.hf_dir / "tokenizer.json").is_file()
 
 
-def _training_text() -> list[str]:
-    """Local training text: docstrings of standard-library modules (no download, no data file)."""
-    import argparse
-    import asyncio
-    import collections
-    import http.client
-    import json as json_mod
-    import subprocess
-    import textwrap
-    import unittest
+TRAINING_TEXT = "data/tokenizer_corpus.txt"
 
-    texts = []
-    for mod in (
-        argparse,
-        asyncio,
-        collections,
-        http.client,
-        json_mod,
-        subprocess,
-        textwrap,
-        unittest,
-    ):
-        texts.append(mod.__doc__ or "")
-        for name in sorted(dir(mod)):
-            doc = getattr(getattr(mod, name, None), "__doc__", None)
-            if isinstance(doc, str):
-                texts.append(doc)
-    return [t for t in texts if t.strip()]
+
+def _training_text() -> list[str]:
+    """Local training text the cookbook owns (:data:`TRAINING_TEXT`: its own prose), one paragraph each."""
+    from importlib import resources
+
+    text = resources.files("kimi_cookbook").joinpath(TRAINING_TEXT).read_text(encoding="utf-8")
+    return [p for p in text.split("\n\n") if p.strip()]
 
 
 def train_byte_level_bpe(vocab_size: int, special_tokens: list[str], unk_token: str | None = None):
-    """A byte-level BPE (GPT-2 style) trained on local text (:func:`_training_text`); a ``tokenizers.Tokenizer``.
+    """A byte-level BPE (GPT-2 style) trained on the cookbook's own text (:func:`_training_text`); a
+    ``tokenizers.Tokenizer`` of at most ``vocab_size`` tokens (fewer when the text runs out of merges).
     Both tiny models use it: the embedded one and the tiny Kimi-Linear of :mod:`kimi_cookbook.tiny_kimi`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 

@@ -325,8 +325,6 @@ def test_base_url_rejects_credentials_and_nonsense(url, tmp_path):
     with pytest.raises(ValueError, match="http://HOST:PORT"):
         bench.run_bench("tiny", base_url=url, results_dir=tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()  # nothing written, no manifest holding the URL
-    with pytest.raises(ValueError, match="http://HOST:PORT"):
-        bench.gsm8k_command(url)
 
 
 def test_base_url_normalised():
@@ -438,33 +436,6 @@ def test_gsm8k_sample_is_valid_for_few_shot_gsm8k():
         assert item["answer"].rsplit("####", 1)[1].strip().isdigit()
 
 
-def test_gsm8k_command_points_at_base_url():
-    cmd = bench.gsm8k_command("http://10.0.0.5:8000", data_path="/data/test.jsonl")
-    assert cmd[1:] == [
-        "-m",
-        "sglang.test.few_shot_gsm8k",
-        "--num-questions",
-        "200",
-        "--parallel",
-        "128",
-        "--host",
-        "http://10.0.0.5",
-        "--port",
-        "8000",
-        "--data-path",
-        "/data/test.jsonl",
-    ]
-    with pytest.raises(ValueError, match=r"\[1, 1319\]"):
-        bench.gsm8k_command(num_questions=5000)
-
-
-@pytest.mark.parametrize("n", [0, -1, 13, 2.5, True])
-def test_gsm8k_openai_rejects_bad_num_questions(n):
-    # validated before any request: nothing listens on port 9
-    with pytest.raises(ValueError, match=r"num_questions must be an integer in \[1, 12\]"):
-        bench.run_gsm8k_openai("http://127.0.0.1:9", "m", num_questions=n)
-
-
 @pytest.fixture
 def recording_server():
     """A real local HTTP server that answers /get_model_info and /v1/completions and records headers."""
@@ -516,21 +487,32 @@ def recording_server():
         httpd.server_close()
 
 
-def test_gsm8k_openai_sends_sglang_api_key(recording_server, monkeypatch):
-    url, seen = recording_server
-    monkeypatch.setenv("SGLANG_API_KEY", "sk-test-key")
-    result, text = bench.run_gsm8k_openai(url, "m", num_questions=3, num_shots=1, parallel=1)
-    assert [p for p, _ in seen] == ["/v1/completions"] * 3
-    assert {auth for _, auth in seen} == {"Bearer sk-test-key"}
-    assert result["output_throughput"] > 0 and bench.parse_gsm8k(text) == pytest.approx(result, abs=1e-3)
+def test_score_gsm8k_applies_the_harness_rule_and_saves(tmp_path):
+    questions = [json.loads(x) for x in Path(bench.gsm8k_sample_path()).read_text().splitlines() if x.strip()][:4]
+    answers = [(q["answer"], 10) for q in questions[:3]] + [("no number", 5)]
+    run = bench.score_gsm8k(questions, answers, 2.0, tmp_path / "work", source="sample.jsonl")
+    assert run.result == {"accuracy": 0.75, "invalid": 0.25, "latency": 2.0, "output_throughput": 17.5}
+    assert bench.parse_gsm8k(run.text) == pytest.approx(run.result, abs=1e-3)  # printed as the harness prints
+    assert run.method == "openai-sample" and run.num_questions == 4 and "sample.jsonl" in run.reason
+    saved = json.loads((tmp_path / "work" / "gsm8k.json").read_text())
+    assert saved["result"] == run.result and saved["method"] == "openai-sample"
+    cmp = bench.compare_gsm8k(run.result)
+    assert cmp["reference_accuracy"] == 0.705 and "0.88-0.90" in cmp["note"]
+    with pytest.raises(ValueError, match="3 answers for 4 questions"):
+        bench.score_gsm8k(questions, answers[:3], 1.0, tmp_path / "other")
 
 
-def test_default_client_backend_probes_get_model_info(recording_server, embedded_server):
+def test_server_flavor_is_decided_once_from_what_answers(recording_server, embedded_server):
+    from kimi_cookbook.readiness import server_flavor
+    from kimi_cookbook.server import attach
+
     url, seen = recording_server
-    assert bench.default_client_backend("attached", url) == "sglang"  # /get_model_info answers 200
-    assert seen[-1][0] == "/get_model_info"
-    assert bench.default_client_backend("attached", embedded_server.base_url) == "sglang-oai"  # 404 there
-    assert bench.default_client_backend("attached", "http://127.0.0.1:9") == "sglang-oai"  # nothing listens
+    assert server_flavor(url) == "sglang"  # /get_model_info answers SGLang's JSON
+    assert seen[0][0] == "/get_model_info"
+    assert server_flavor(embedded_server.base_url) == "llama.cpp"  # its OpenAPI title
+    assert server_flavor("http://127.0.0.1:9", timeout=1) == "openai"  # nothing listens
+    assert embedded_server.flavor == "llama.cpp"  # launched: known without a probe
+    assert attach(embedded_server.base_url, progress=False).flavor == "llama.cpp"
 
 
 def test_real_sglang_057_capture_with_noise():
@@ -702,9 +684,14 @@ def test_cli_timeout_keeps_results_and_exits_1(embedded_server, tmp_path, monkey
 
 
 def test_gsm8k_harness_timeout_raises_bench_error(embedded_server, tmp_path):
+    import sys
+
     work = tmp_path / "work"
+    port = embedded_server.base_url.rsplit(":", 1)[1]
+    cmd = [sys.executable, "-m", "sglang.test.few_shot_gsm8k", "--num-questions", "1", "--host", "http://127.0.0.1",
+           "--port", port]
     with pytest.raises(bench.BenchError, match="ran past 0.3 s") as err:
-        bench.run_gsm8k_harness(embedded_server.base_url, num_questions=1, workdir=work, timeout_s=0.3, stream=False)
+        bench.run_gsm8k_harness(cmd, work, timeout_s=0.3)
     assert err.value.results_dir == work
     assert (work / "gsm8k.log").read_text().startswith("$ python3 -m sglang.test.few_shot_gsm8k")
 
@@ -722,16 +709,6 @@ def test_cli_compare_prints_ratios_and_plots(tmp_path, capsys):
     assert "output_token_throughput_tok_s" in text and "1.000" in text
     assert (tmp_path / "p.png").stat().st_size > 10_000
     assert main(["compare", str(tmp_path / "missing")]) == 2
-
-
-def test_gsm8k_over_openai_on_embedded_server(embedded_server, tmp_path):
-    run = bench.run_gsm8k(embedded_server, num_questions=200, workdir=tmp_path, stream=False)
-    assert run.method == "openai-sample" and run.num_questions == 12
-    assert "not SGLang" in run.reason and "/generate" in run.reason
-    assert bench.parse_gsm8k(run.text) == pytest.approx(run.result, abs=1e-3)
-    assert 0.0 <= run.result["accuracy"] <= 1.0 and run.result["output_throughput"] > 0
-    cmp = bench.compare_gsm8k(run.result)
-    assert cmp["reference_accuracy"] == 0.705 and "0.88-0.90" in cmp["note"]
 
 
 # --- notebooks 05/06 executed by papermill against the embedded server ------------------------------------
@@ -752,10 +729,26 @@ def _outputs(path):
     return "".join(texts), images
 
 
-def test_speed_notebook_on_embedded_server(embedded_server, tmp_path):
-    from kimi_cookbook.runner import execute_notebook, list_notebooks
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
-    nb = next(p for p in list_notebooks() if p.stem == "05_speed_benchmark")
+
+def _code(nb) -> str:
+    import nbformat
+
+    return "\n".join(c.source for c in nbformat.read(nb, as_version=4).cells if c.cell_type == "code")
+
+
+def test_speed_notebook_on_embedded_server(embedded_server, tmp_path):
+    from kimi_cookbook.runner import execute_notebook
+
+    nb = NOTEBOOKS / "05_speed_benchmark.ipynb"
+    # the client command is written in the cell that runs it, flag by flag
+    code = _code(nb)
+    for flag in ("--backend", "--base-url", "--dataset-name", "--num-prompts", "--max-concurrency",
+                 "--random-input-len", "--random-output-len", "--random-range-ratio", "--request-rate",
+                 "--output-file"):
+        assert f'"{flag}"' in code, flag
+    assert 'sys.executable, "-m", module' in code and "bench.run_scenario(s, cmd, results_dir" in code
     results = tmp_path / "results"
     params = {"BASE_URL": embedded_server.base_url, "PRESET": "tiny", "STREAM": False, "RESULTS_DIR": str(results)}
     result = execute_notebook(nb, tmp_path / "05.ipynb", params)
@@ -765,7 +758,7 @@ def test_speed_notebook_on_embedded_server(embedded_server, tmp_path):
     assert "low-c1" in text and "176.86" in text  # the page's reference table
     # quiet by default: the progress bar and result block, the log's path; no argument dump, no ratio for a toy run
     assert "Serving Benchmark Result" in text and "full output: " in text and "Namespace(" not in text
-    assert "Not comparable: the 'tiny' preset against 'kimi-cookbook-tiny'" in text
+    assert "Not comparable: the 'tiny' preset against 'kimi-cookbook-tiny' on a llama.cpp server" in text
     assert re.search(r"\bmetric\s+reference\s+run\s*\n", text)  # the side-by-side table has no ratio column
     assert images == 1  # throughput / TPOT / TTFT vs concurrency (the embedded server has no metrics to plot)
     assert "No server metrics for this run: GET " in text and "/metrics answered 404: this server has no" in text
@@ -774,19 +767,25 @@ def test_speed_notebook_on_embedded_server(embedded_server, tmp_path):
 
 
 def test_accuracy_notebook_on_embedded_server(embedded_server, tmp_path):
-    from kimi_cookbook.runner import execute_notebook, list_notebooks
+    from kimi_cookbook.runner import execute_notebook
 
-    nb = next(p for p in list_notebooks() if p.stem == "06_accuracy_benchmark")
+    nb = NOTEBOOKS / "06_accuracy_benchmark.ipynb"
+    code = _code(nb)  # the harness command, and the OpenAI-API evaluation, are written in the cells
+    assert '"sglang.test.few_shot_gsm8k", "--num-questions"' in code and '"sglang.test.run_eval", "--eval-name"' in code
+    assert "client.completions.create(" in code and 'stop=["Question", "Assistant:", "<|separator|>"]' in code
     params = {"BASE_URL": embedded_server.base_url, "WORKDIR": str(tmp_path / "work")}
     result = execute_notebook(nb, tmp_path / "06.ipynb", params)
     assert result.status == "ok", result.error
     text, _ = _outputs(tmp_path / "06.ipynb")
     assert "accuracy           0.705" in text and "0.88-0.90" in text
-    assert "python3 -m sglang.test.few_shot_gsm8k --num-questions 200" in text
-    # what runs is said before it runs, with every cut parameter, and "not comparable" before any number
-    assert "server is not SGLang, so SGLang's GSM8K harness cannot run here" in text
-    assert "questions: 12 instead of 200" in text and "parallel: 8 instead of 128" in text
-    assert text.index("cannot run here") < text.index("Accuracy: ")
+    port = embedded_server.base_url.rsplit(":", 1)[1]
+    assert (f"$ python3 -m sglang.test.few_shot_gsm8k --num-questions 200 --parallel 128 --host http://127.0.0.1 "
+            f"--port {port}") in text
+    # what runs is said before it runs, with what was cut, and "not comparable" before any number
+    assert "not run: the harness needs SGLang's native API and this is a llama.cpp server" in text
+    assert "12 questions from gsm8k_sample.jsonl, 8 at a time" in text
+    assert text.index("not run") < text.index("Accuracy: ")
+    assert json.loads((tmp_path / "work" / "gsm8k.json").read_text())["method"] == "openai-sample"
     assert text.index("Not comparable") < text.index("run_accuracy") and "accuracy_diff" not in text
     run_block = text[text.index("Accuracy: ") :]
     assert bench.parse_gsm8k(run_block)["output_throughput"] > 0

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pytest
 
-from kimi_cookbook.runner import NOTEBOOK_DIR
 from kimi_cookbook.selector import PAGE_ERROR_TEXT, render_command
 
 CHROMIUM = os.environ.get("KIMI_CHROMIUM", "/usr/bin/chromium")
@@ -40,7 +39,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-NOTEBOOK = NOTEBOOK_DIR / "02_command_selector.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_command_selector.ipynb"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 

@@ -24,11 +24,14 @@ from kimi_cookbook.checks import (
     update_index,
 )
 from kimi_cookbook.cli import main
-from kimi_cookbook.runner import NOTEBOOK_DIR, REPO_ROOT, list_notebooks
+from kimi_cookbook.runner import list_notebooks
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 BAD = Path(__file__).parent / "fixtures" / "bad_notebook.ipynb"
 TEMPLATE = NOTEBOOK_DIR / "_template.ipynb"
-REAL = list_notebooks() + [TEMPLATE]
+REAL = list_notebooks(NOTEBOOK_DIR) + [TEMPLATE]
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -199,8 +202,8 @@ def test_first_sentence_and_title():
 
 
 def test_index_lists_every_notebook_from_its_own_text():
-    table = render_index()
-    for path in list_notebooks():
+    table = render_index(NOTEBOOK_DIR, REPO_ROOT)
+    for path in list_notebooks(NOTEBOOK_DIR):
         title, intro = title_and_intro(json.loads(path.read_text()))
         assert f"[{title}](notebooks/{path.name})" in table.replace("\\|", "|").replace("\\[", "[").replace("\\]", "]")
         assert first_sentence(intro).split("`")[0] in table

@@ -102,4 +102,56 @@ def test_no_domain_module_imports_argparse():
     root = Path(kimi_cookbook.__file__).parent
     users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                    if re.search(r"^\s*(import argparse|from argparse)", p.read_text(), flags=re.M))
-    assert all(u.startswith("cli/") or u == "tiny_model.py" for u in users), users  # tiny_model: training text only
+    assert all(u.startswith("cli/") for u in users), users
+
+
+def test_no_import_circles():
+    """The package's imports (module level and inside functions) form no circle: a module imports only modules
+    that do not import it back, directly or through others. Importing ``a.b.c`` also runs the ``__init__`` of
+    ``a.b``, so that counts as imported too (unless the importer is inside it)."""
+    import ast
+    from pathlib import Path
+
+    import kimi_cookbook
+
+    root = Path(kimi_cookbook.__file__).parent
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = ["kimi_cookbook", *path.relative_to(root).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+
+    def targets(name, node):
+        if isinstance(node, ast.Import):
+            found = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            return set()
+        out = set()
+        for target in found:
+            parts = target.split(".")
+            for n in range(2, len(parts) + 1):  # the module and the packages whose __init__ it runs
+                prefix = ".".join(parts[:n])
+                if prefix in modules and prefix != name and not name.startswith(prefix + "."):
+                    out.add(prefix)
+        return out
+
+    graph = {name: set().union(*(targets(name, node) for node in ast.walk(ast.parse(path.read_text()))))
+             for name, path in modules.items()}
+    state, circles = {}, []
+
+    def visit(name, stack):
+        state[name] = "open"
+        for dep in sorted(graph[name]):
+            if state.get(dep) == "open":
+                circles.append(" -> ".join(stack[stack.index(dep):] + [dep]))
+            elif dep not in state:
+                visit(dep, stack + [dep])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert circles == []

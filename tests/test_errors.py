@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kimi_cookbook import bench, client, net
+from kimi_cookbook import bench, net
 from kimi_cookbook.cli import main
 
 
@@ -251,33 +251,12 @@ def test_extra_args_cannot_override_typed_knobs_or_carry_secrets(extra):
     assert "s3cret" not in str(err.value)
 
 
-def test_unknown_argument_to_the_client_helpers_is_a_clear_value_error(embedded_server):
-    cl = client.make_client(embedded_server)
-    with pytest.raises(ValueError, match="unknown argument.*foo"):
-        client.agent_loop(cl, embedded_server.model, "hi", [client.WEATHER_TOOL], {"get_weather": client.get_weather},
-                          foo=1)
-    with pytest.raises(ValueError, match="unknown argument.*bar"):
-        client.chat(cl, embedded_server.model, [{"role": "user", "content": "hi"}], bar=2)
-    with pytest.raises(ValueError, match="unknown argument.*baz"):
-        client.stream_chat(cl, embedded_server.model, [{"role": "user", "content": "hi"}], baz=2)
-
-
 def test_timeouts_must_be_positive():
     from kimi_cookbook.processes import run_streaming
 
     for bad in (0, -1, float("nan")):
         with pytest.raises(ValueError, match="timeout"):
             run_streaming(["true"], env=dict(os.environ), log_path=os.devnull, timeout=bad)
-
-
-# --- item 3: an empty 200 stream is an error, as chat's 400 is -------------------------------------------------
-def test_stream_chat_raises_on_an_empty_stream(embedded_server):
-    cl = client.make_client(embedded_server)
-    too_long = [{"role": "user", "content": "word " * 6000}]  # past the tiny model's 4096-token context
-    with pytest.raises(Exception):  # noqa: B017  what chat raises (the server's 400)
-        client.chat(cl, embedded_server.model, too_long, max_tokens=4)
-    with pytest.raises(client.StreamInterrupted, match="no text and no finish reason"):
-        client.stream_chat(cl, embedded_server.model, too_long, max_tokens=4)
 
 
 # --- item 10: no leftovers ------------------------------------------------------------------------------------
@@ -359,12 +338,14 @@ def test_only_sglangs_own_model_info_makes_an_attached_server_sglang(tmp_path):
             self.end_headers()
             self.wfile.write(body)
 
-    for handler, expected in ((Info, "sglang"), (_Html, "sglang-oai")):
+    from kimi_cookbook.readiness import server_flavor
+
+    for handler, expected in ((Info, "sglang"), (_Html, "openai")):
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         try:
             url = f"http://127.0.0.1:{httpd.server_address[1]}"
-            assert bench.default_client_backend("attached", url) == expected
+            assert server_flavor(url) == expected
         finally:
             httpd.shutdown()
 

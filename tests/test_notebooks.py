@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -15,11 +16,15 @@ import pytest
 from kimi_cookbook.runner import execute_notebook, list_notebooks, notebook_parameters
 from kimi_cookbook.selector import build_launch_command, render_command
 
-NOTEBOOKS = {p.stem: p for p in list_notebooks()}
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = {p.stem: p for p in list_notebooks(NOTEBOOK_DIR)}
 
 ALT_PARAMS = {
     "01_docker_setup": {"HARDWARE": "h100", "WORKDIR": "/srv/my work", "PORT": 8000},
     "02_command_selector": {"HARDWARE": "mi355x", "TOOLCALL": "enabled", "REASONING": "enabled"},
+    # what the demo passes for the tiny model: a named tool for the first turn of the tool loop
+    "04_invocation": {"TOOL_CHOICE": "get_weather"},
+    "06_accuracy_benchmark": {"SGLANG_VERSION": "0.5.16", "NUM_QUESTIONS": 3, "PARALLEL": 2},
 }
 
 
@@ -106,9 +111,17 @@ def test_deterministic_notebooks_show_their_outputs_in_git():
 @pytest.mark.parametrize("name", sorted(ALT_PARAMS))
 def test_notebook_runs_with_other_parameters(name, tmp_path, request):
     out = tmp_path / f"{name}.ipynb"
-    result = execute_notebook(NOTEBOOKS[name], out, params_for(name, ALT_PARAMS[name], request))
+    params = params_for(name, ALT_PARAMS[name], request)
+    result = execute_notebook(NOTEBOOKS[name], out, params)
     assert result.status == "ok", result.error
     text = "\n".join(cell_outputs(out))
+    if name == "04_invocation":  # the server made the named call, the loop ran it and asked again
+        assert "--- turn 1 (tool_choice=get_weather): finish_reason=tool_calls" in text
+        assert re.search(r"  \S+: get_weather\(\{.*\}\) -> \{'city': ", text)
+        assert "--- turn 2 (tool_choice=auto)" in text
+    if name == "06_accuracy_benchmark":  # SGLang 0.5.16's harness, written for this server
+        assert (f"$ python3 -m sglang.test.run_eval --eval-name gsm8k --api completion --base-url "
+                f"{params['BASE_URL']} --model kimi-cookbook-tiny --num-examples 3 --num-threads 2") in text
     if name == "02_command_selector":
         values = {"hardware": "mi355x", "toolcall": "enabled", "reasoning": "enabled"}
         assert render_command(values) in text  # the page's error text
@@ -145,11 +158,85 @@ def test_a_malformed_notebook_fails_alone(tmp_path):
     assert result.status == "failed" and result.error
 
 
-def test_demo_parameters_are_ones_the_notebooks_declare():
-    import inspect
+def test_demo_parameters_are_ones_the_notebooks_declare(tmp_path):
+    from types import SimpleNamespace
 
     from kimi_cookbook import demo
+    from kimi_cookbook.tiny_model import TINY_MODEL_NAME
 
     declared = set().union(*(notebook_parameters(p) for p in NOTEBOOKS.values()))
-    passed = set(re.findall(r'"([A-Z_]+)": srv\.', inspect.getsource(demo.run_demo)))
-    assert passed and passed <= declared, passed - declared
+    srv = SimpleNamespace(base_url="http://127.0.0.1:1", tokenizer_path="/t", model=TINY_MODEL_NAME)
+    passed = demo.notebook_parameters(srv, tmp_path)
+    assert {"BASE_URL", "RESULTS_DIR", "WORKDIR", "TOOL_CHOICE"} <= set(passed) <= declared, set(passed) - declared
+    assert "TOOL_CHOICE" not in demo.notebook_parameters(SimpleNamespace(**{**vars(srv), "model": "m"}), tmp_path)
+
+
+# --- what the reader sees: the requests in the cells, plain prose --------------------------------------------
+PAGE_URL = "https://docs.sglang.io/cookbook/autoregressive/Moonshotai/Kimi-Linear"
+
+
+def _cells(name, kind):
+    return [c.source for c in nbformat.read(NOTEBOOKS[name], as_version=4).cells if c.cell_type == kind]
+
+
+def test_every_request_is_written_in_a_cell():
+    """The OpenAI client, the streaming loop, the message list, the tools and the tool loop, /generate, the
+    JSON-schema request and its validation are in the cells, not behind a helper; no test double either."""
+    code04 = "\n".join(_cells("04_invocation", "code"))
+    for needle in ("OpenAI(base_url=", "client.chat.completions.create(", "stream=True", "for chunk in stream:",
+                   'messages.append({"role": "assistant"', "TOOLS = [", "tools=TOOLS, tool_choice=choice",
+                   '"role": "tool", "tool_call_id": call.id', 'requests.post(\n    f"{server.base_url}/generate"'):
+        assert needle in code04, needle
+    code04b = "\n".join(_cells("04b_structured_output", "code"))
+    for needle in ('"type": "json_schema", "json_schema"', "response_format=schema_format(", "iter_errors(",
+                   "registry=Registry()", 'extra_body=constraint'):
+        assert needle in code04b, needle
+    for name in NOTEBOOKS:
+        code = "\n".join(_cells(name, "code"))
+        assert "TINY_MODEL_NAME" not in code and "kimi_cookbook import client" not in code, name
+        assert not re.search(r"\bkc\.", code), name
+
+
+def test_prose_links_the_page_and_spells_out_kda_and_mla():
+    for name in NOTEBOOKS:
+        md = "\n".join(_cells(name, "markdown"))
+        if "the page" in md.lower():
+            assert PAGE_URL in md, f"{name} talks about the page without linking it"
+        assert "Kimi Delta Attention (KDA)" in md, name
+        assert "multi-head latent attention (MLA)" in md, name
+        opening = md.split("\n\n")[1]  # the paragraph after the title
+        assert len(re.findall(r"[.!?](?:\s|$)", opening)) <= 3, f"{name}: the opening has more than 3 sentences"
+
+
+def test_the_registry_validator_resolves_no_remote_ref(tmp_path):
+    """04b's validator (an empty referencing.Registry) does not fetch a $ref from the network: a real local HTTP
+    server that counts requests sees none."""
+    import http.server
+    import threading
+
+    import jsonschema
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+
+    hits = []
+
+    class Count(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"type": "string"}')
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Count)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        schema = {"$ref": f"http://127.0.0.1:{httpd.server_address[1]}/city.json"}
+        assert "registry=Registry()" in "\n".join(_cells("04b_structured_output", "code"))
+        with pytest.raises(Unresolvable):
+            list(jsonschema.Draft202012Validator(schema, registry=Registry()).iter_errors("Paris"))
+        assert hits == []
+    finally:
+        httpd.shutdown()

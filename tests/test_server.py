@@ -380,7 +380,7 @@ def test_notebook_03_launches_with_defaults_and_stops(tmp_path):
     text = _stream_text(out)
     assert "$ python3 -m llama_cpp.server --model " in text
     assert "SGLANG_ROCM_FUSED_DECODE_MLA=0 python3 -m sglang.launch_server" in text
-    assert "['kimi-cookbook-tiny']" in text and "16 tokens in" in text
+    assert "['kimi-cookbook-tiny']" in text and "16 tokens, finish reason 'length'" in text
     assert "embedded server running: False" in text
     port = text.split("--port ", 1)[1].split()[0]
     assert ks.check_port(int(port)) == int(port)  # stopped: the port is free again
@@ -401,7 +401,7 @@ def test_notebook_03_attaches_and_leaves_the_server_running(tmp_path, embedded_s
     text = _stream_text(out)
     assert f"(attached to {embedded_server.base_url})" in text
     assert "--tp 2" in text and "SGLANG_ROCM_FUSED_DECODE_MLA" not in text  # NVIDIA: no ROCm variable
-    assert "4 tokens in" in text and "attached server running: True" in text
+    assert "4 tokens, finish reason" in text and "attached server running: True" in text
     assert embedded_server.running
 
 

@@ -106,18 +106,6 @@ def test_parse_gsm8k_reads_run_eval_and_few_shot_from_sglang_0_5_16():
         parse_gsm8k("Score: 0.9\n")
 
 
-def test_gsm8k_command_per_version():
-    from kimi_cookbook.bench import gsm8k_command
-
-    page = gsm8k_command("http://127.0.0.1:30000", num_questions=200)
-    assert page[1:3] == ["-m", "sglang.test.few_shot_gsm8k"] and page[page.index("--host") + 1] == "http://127.0.0.1"
-    new = gsm8k_command("http://127.0.0.1:30000", num_questions=10, parallel=4, data_path="/d/test.jsonl",
-                        sglang_version="0.5.16", model="/m")
-    assert new[1:] == ["-m", "sglang.test.run_eval", "--eval-name", "gsm8k", "--api", "completion", "--base-url",
-                       "http://127.0.0.1:30000", "--num-examples", "10", "--num-threads", "4", "--model", "/m",
-                       "--gsm8k-data-path", "/d/test.jsonl"]
-
-
 def test_run_bench_refuses_random_offline_before_any_folder(tmp_path, monkeypatch):
     from kimi_cookbook.bench import run_bench
 
@@ -135,7 +123,7 @@ def test_auto_dataset_falls_back_to_random_ids_offline(tmp_path, monkeypatch, ca
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    srv = SimpleNamespace(kind="sglang", base_url="http://127.0.0.1:9", model="m", tokenizer_path="/t")
+    srv = SimpleNamespace(kind="sglang", flavor="sglang", base_url="http://127.0.0.1:9", model="m", tokenizer_path="/t")
     assert bench_settings(srv)["dataset_name"] == "random-ids"
     assert "random-ids instead of the page's 'random'" in capsys.readouterr().out
     assert bench_settings(srv, dataset_path="/d/sharegpt.json")["dataset_name"] == "random"

@@ -1,10 +1,9 @@
-"""GSM8K accuracy: the page's harness on SGLang servers, the same evaluation over the OpenAI API elsewhere.
+"""GSM8K accuracy: SGLang's harness run from a command, or the same evaluation's answers scored here.
 
-:func:`gsm8k_command` builds the page's ``python3 -m sglang.test.few_shot_gsm8k`` call, which needs SGLang's
-native ``/generate`` and ``/get_model_info``. :func:`run_gsm8k_openai` asks the same few-shot prompt with the
-same stop strings over ``/v1/completions`` and extracts answers by the harness's own rule
-(:func:`answer_value`), for servers that are not SGLang (the embedded one) on a small local sample.
-:func:`run_gsm8k` picks between them for a connected server; the notebook calls it.
+Notebook 06 builds the page's ``python3 -m sglang.test.few_shot_gsm8k`` (or 0.5.16's ``sglang.test.run_eval``)
+command in its cell and :func:`run_gsm8k_harness` runs it; on a server that is not SGLang the notebook asks the
+same few-shot prompt over ``/v1/completions`` itself, and :func:`score_gsm8k` scores the answers by the harness's
+own rule (:func:`answer_value`). Both write ``gsm8k.json``, which the demo's summary reads.
 """
 
 from __future__ import annotations
@@ -15,79 +14,29 @@ import json
 import os
 import re
 import sys
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from kimi_cookbook.bench.parse import parse_gsm8k
-from kimi_cookbook.bench.speed import BenchError, check_base_url, default_client_backend, display_command
+from kimi_cookbook.bench.speed import BenchError, display_command
 from kimi_cookbook.processes import ProgressEcho, run_streaming
-from kimi_cookbook.versions import get as get_version
 
 __all__ = [
     "INVALID",
     "GSM8KRun",
     "answer_value",
-    "gsm8k_command",
     "gsm8k_sample_path",
     "last_integer",
-    "run_gsm8k",
     "run_gsm8k_harness",
-    "run_gsm8k_openai",
+    "score_gsm8k",
 ]
 
 
 def _echo(piece: str) -> None:
     sys.stdout.write(piece)
     sys.stdout.flush()
-
-
-def _host_port(base_url: str) -> tuple[str, int]:
-    parts = urlsplit(check_base_url(base_url))
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{parts.hostname}", port
-
-
-def gsm8k_command(
-    base_url: str = "http://127.0.0.1:30000",
-    *,
-    num_questions: int = 200,
-    data_path: str | None = None,
-    parallel: int = 128,
-    python: str | None = None,
-    sglang_version: str | None = None,
-    model: str | None = None,
-) -> list[str]:
-    """The GSM8K harness command for ``sglang_version`` (default the page's 0.5.7) aimed at ``base_url``.
-
-    0.5.7: the page's ``python3 -m sglang.test.few_shot_gsm8k --num-questions 200`` (``--host`` with scheme,
-    ``--port``; SGLang's native API). 0.5.16: ``python3 -m sglang.test.run_eval --eval-name gsm8k`` over
-    ``/v1/completions`` (few_shot_gsm8k still runs there but is deprecated). ``data_path`` is a local GSM8K
-    ``test.jsonl`` for machines without internet (otherwise the harness downloads it)."""
-    if isinstance(num_questions, bool) or not isinstance(num_questions, int) or not 1 <= num_questions <= 1319:
-        raise ValueError(f"num_questions must be an integer in [1, 1319] (GSM8K test size), got {num_questions!r}")
-    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 1024:
-        raise ValueError(f"parallel must be an integer in [1, 1024], got {parallel!r}")
-    python = python or sys.executable
-    if get_version(sglang_version).gsm8k_harness == "run_eval":
-        cmd = [python, "-m", "sglang.test.run_eval", "--eval-name", "gsm8k", "--api", "completion",
-               "--base-url", check_base_url(base_url), "--num-examples", str(num_questions),
-               "--num-threads", str(parallel)]
-        if model:
-            cmd += ["--model", model]
-        if data_path:
-            cmd += ["--gsm8k-data-path", str(data_path)]
-        return cmd
-    host, port = _host_port(base_url)
-    cmd = [python, "-m", "sglang.test.few_shot_gsm8k", "--num-questions", str(num_questions), "--parallel",
-           str(parallel), "--host", host, "--port", str(port)]
-    if data_path:
-        cmd += ["--data-path", str(data_path)]
-    return cmd
 
 
 GSM8K_SAMPLE = "data/gsm8k_sample.jsonl"
@@ -130,89 +79,6 @@ def answer_value(text: str) -> int:
     return extract(text)
 
 
-def _questions(path: str, num_questions: int, num_shots: int, parallel: int) -> list[dict]:
-    """The questions of a GSM8K-format JSONL file, after checking the counts asked of it."""
-    lines = [json.loads(ln) for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
-    if not lines:
-        raise ValueError(f"{path}: no questions")
-    if not 0 <= num_shots < len(lines):
-        raise ValueError(f"num_shots must be in [0, {len(lines) - 1}] for {len(lines)} questions, got {num_shots}")
-    if isinstance(num_questions, bool) or not isinstance(num_questions, int) or not 1 <= num_questions <= len(lines):
-        raise ValueError(
-            f"num_questions must be an integer in [1, {len(lines)}] (questions in {Path(path).name}), "
-            f"got {num_questions!r}"
-        )
-    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 1024:
-        raise ValueError(f"parallel must be an integer in [1, 1024], got {parallel!r}")
-    return lines
-
-
-def _score(labels: list[int], answers: list[tuple[str, int]], latency: float) -> tuple[dict[str, float], str]:
-    """few_shot_gsm8k's four numbers from (answer text, output tokens) pairs, and its printed form."""
-    preds = [answer_value(text) for text, _ in answers]
-    n = len(answers)
-    result = {
-        "accuracy": sum(p == y for p, y in zip(preds, labels)) / n,
-        "invalid": sum(p == INVALID for p in preds) / n,
-        "latency": latency,
-        "output_throughput": sum(t for _, t in answers) / latency,
-    }
-    text = (
-        f"Accuracy: {result['accuracy']:.3f}\nInvalid: {result['invalid']:.3f}\n"
-        f"Latency: {result['latency']:.3f} s\nOutput throughput: {result['output_throughput']:.3f} token/s\n"
-    )
-    return result, text
-
-
-def run_gsm8k_openai(
-    base_url: str,
-    model: str,
-    *,
-    data_path: str | None = None,
-    num_questions: int = 200,
-    num_shots: int = 5,
-    max_new_tokens: int = 512,
-    parallel: int = 8,
-    timeout_s: float = 300.0,
-) -> tuple[dict[str, float], str]:
-    """few_shot_gsm8k's evaluation over the OpenAI completions API (for servers without SGLang's native API).
-
-    Same prompt (``num_shots`` solved examples, then ``Question: ...\\nAnswer:``), greedy decoding, the same
-    stop strings and answer extraction (:func:`answer_value`). The first ``num_shots`` items serve as the shots and
-    are also asked, as in few_shot_gsm8k. Returns (result dict like :func:`parse_gsm8k`'s, printed text in
-    few_shot_gsm8k's format). ``num_questions`` must be in [1, number of questions in the file]; the API key
-    is ``$SGLANG_API_KEY`` (see :func:`kimi_cookbook.client.make_client`).
-    """
-    from kimi_cookbook.client import make_client  # lazy: openai takes most of a second to import
-
-    base_url = check_base_url(base_url)
-    lines = _questions(data_path or gsm8k_sample_path(), num_questions, num_shots, parallel)
-
-    def one(i: int, with_answer: bool) -> str:
-        s = "Question: " + lines[i]["question"] + "\nAnswer:"
-        return s + " " + lines[i]["answer"] if with_answer else s
-
-    shots = "".join(one(i, True) + "\n\n" for i in range(num_shots))
-    items = list(range(num_questions))
-    labels = [answer_value(lines[i]["answer"]) for i in items]
-    client = make_client(base_url, timeout=timeout_s)  # API key: $SGLANG_API_KEY if set
-
-    def ask(i: int) -> tuple[str, int]:
-        r = client.completions.create(
-            model=model,
-            prompt=shots + one(i, False),
-            max_tokens=max_new_tokens,
-            temperature=0,
-            stop=["Question", "Assistant:", "<|separator|>"],
-        )
-        return r.choices[0].text, (r.usage.completion_tokens if r.usage else 0)
-
-    tic = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        answers = list(pool.map(ask, items))
-    return _score(labels, answers, time.perf_counter() - tic)
-
-
 @dataclass
 class GSM8KRun:
     """One GSM8K evaluation: parsed ``result``, printed ``text``, ``method`` (``few_shot_gsm8k`` or
@@ -227,30 +93,23 @@ class GSM8KRun:
 
 
 def run_gsm8k_harness(
-    base_url: str,
+    cmd: list[str],
+    workdir: str | os.PathLike,
     *,
-    num_questions: int = 200,
-    data_path: str | None = None,
-    parallel: int = 128,
-    workdir: str | os.PathLike = ".",
     timeout_s: float | None = 3600,
     stream: bool = False,
-    sglang_version: str | None = None,
-    model: str | None = None,
 ) -> GSM8KRun:
-    """Run SGLang's GSM8K harness (the page's ``few_shot_gsm8k``; ``run_eval`` for ``sglang_version`` 0.5.16)
-    against an SGLang server; parse its output.
+    """Run SGLang's GSM8K harness command ``cmd`` (an argv: ``few_shot_gsm8k`` or ``run_eval --eval-name gsm8k``)
+    in ``workdir``, with its progress bar here (``stream``: all of its output) and its whole output in
+    ``workdir/gsm8k.log``; parse its result (:func:`kimi_cookbook.bench.parse_gsm8k`) and save ``gsm8k.json``.
 
-    Raises :class:`BenchError` (``results_dir`` = ``workdir``, which holds ``gsm8k.log``) when it exits
-    non-zero or runs past ``timeout_s``."""
-    cmd = gsm8k_command(base_url, num_questions=num_questions, data_path=data_path, parallel=parallel,
-                        sglang_version=sglang_version, model=model)
-    harness = cmd[2].rsplit(".", 1)[-1]
+    Raises :class:`BenchError` (``results_dir`` = ``workdir``) when it exits non-zero or runs past ``timeout_s``."""
+    harness = next((a.rsplit(".", 1)[-1] for a in cmd if a.startswith("sglang.test.")), "harness")
+    flag = "--num-questions" if "--num-questions" in cmd else "--num-examples"
+    num_questions = int(cmd[cmd.index(flag) + 1]) if flag in cmd[:-1] else 0
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    print("$", display_command(cmd), flush=True)
     # few_shot_gsm8k writes tmp_output_gsm8k.txt into its working directory: run it in ``workdir``
     echo = _echo if stream else ProgressEcho()
     try:
@@ -265,79 +124,35 @@ def run_gsm8k_harness(
     result = parse_gsm8k(text)
     if not stream:
         print("  ".join(f"{k} {v:g}" for k, v in result.items()) + f"\nfull output: {work / 'gsm8k.log'}")
-    return GSM8KRun(
-        result,
-        text,
-        harness,
-        display_command(cmd),
-        "SGLang server",
-        num_questions,
-    )
+    run = GSM8KRun(result, text, harness, display_command(cmd), "SGLang server", num_questions)
+    _save(run, work)
+    return run
 
 
-def run_gsm8k(
-    srv,
-    *,
-    num_questions: int = 200,
-    data_path: str = "",
-    parallel: int = 128,
-    workdir: str | os.PathLike = ".",
-    sample_questions: int = 12,
-    stream: bool = False,
-    sglang_version: str | None = None,
-) -> GSM8KRun:
-    """GSM8K for a server handle: the page's harness on SGLang; on other servers (the embedded one) the same
-    few-shot evaluation over the OpenAI API on a local sample (``data_path``, else the shipped sample),
-    because few_shot_gsm8k needs SGLang's native ``/generate`` and ``/get_model_info``. There the question
-    count is cut to ``sample_questions`` (and what the file holds) and ``parallel`` to 8; each cut is printed.
-
-    ``workdir`` gets ``gsm8k.json`` (result, method, reason, question count, command), which the demo's
-    summary reads, and the harness's ``gsm8k.log``."""
-    if default_client_backend(srv.kind, srv.base_url) == "sglang":
-        run = run_gsm8k_harness(
-            srv.base_url,
-            num_questions=num_questions,
-            data_path=data_path or None,
-            parallel=parallel,
-            workdir=workdir,
-            stream=stream,
-            sglang_version=sglang_version,
-            model=srv.model,
-        )
-        _save(run, workdir)
-        return run
-    path = data_path or gsm8k_sample_path()
-    available = sum(1 for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip())
-    n = min(num_questions, sample_questions, available)  # 0 or less: run_gsm8k_openai names the limit
-    par = min(parallel, 8)
-    print(f"the {srv.kind} server is not SGLang, so SGLang's GSM8K harness cannot run here; the same 5-shot "
-          "evaluation runs over /v1/completions on a local sample instead (a check of the path, not a score)")
-    if n != num_questions:
-        print(f"questions: {n} instead of {num_questions} ({Path(path).name} holds {available}; at most "
-              f"{sample_questions} on a non-SGLang server)")
-    if par != parallel:
-        print(f"parallel: {par} instead of {parallel} (at most 8 requests at once on a non-SGLang server)")
-    result, text = run_gsm8k_openai(
-        srv.base_url,
-        srv.model,
-        data_path=path,
-        num_questions=n,
-        parallel=par,
+def score_gsm8k(questions: list[dict], answers: list[tuple[str, int]], latency: float,
+                workdir: str | os.PathLike, *, source: str = "") -> GSM8KRun:
+    """Score ``answers`` (answer text, output tokens) to GSM8K-format ``questions`` (``answer`` ending in
+    ``#### N``) the way few_shot_gsm8k does: accuracy, invalid share, latency and output throughput, its printed
+    lines as ``text``; saved as ``workdir/gsm8k.json`` (method ``openai-sample``: not comparable with the page)."""
+    if not answers or len(answers) != len(questions):
+        raise ValueError(f"{len(answers)} answers for {len(questions)} questions")
+    labels = [answer_value(q["answer"]) for q in questions]
+    preds = [answer_value(text) for text, _ in answers]
+    n = len(answers)
+    result = {
+        "accuracy": sum(p == y for p, y in zip(preds, labels)) / n,
+        "invalid": sum(p == INVALID for p in preds) / n,
+        "latency": latency,
+        "output_throughput": sum(t for _, t in answers) / latency,
+    }
+    text = (
+        f"Accuracy: {result['accuracy']:.3f}\nInvalid: {result['invalid']:.3f}\n"
+        f"Latency: {result['latency']:.3f} s\nOutput throughput: {result['output_throughput']:.3f} token/s\n"
     )
-    print(text, end="")
-    reason = (
-        f"{srv.kind} server is not SGLang: few_shot_gsm8k needs SGLang's native /generate and /get_model_info, "
-        f"so the same 5-shot prompt, stop strings and answer extraction ran over /v1/completions on {n} local "
-        f"question(s) from {Path(path).name}"
-    )
-    run = GSM8KRun(
-        result,
-        text,
-        "openai-sample",
-        f"kimi_cookbook.bench.run_gsm8k_openai({n} questions, parallel {par})",
-        reason,
-        n,
-    )
+    where = f" from {source}" if source else ""
+    reason = (f"the harness's 5-shot prompt, stop strings and answer rule over /v1/completions on {n} local "
+              f"question(s){where}, on a server that is not SGLang")
+    run = GSM8KRun(result, text, "openai-sample", f"/v1/completions, {n} questions{where}", reason, n)
     _save(run, workdir)
     return run
 

@@ -1,10 +1,11 @@
 """The speed benchmark: SGLang's own serving client, once per scenario, against a running server.
 
-No load generator of our own: :func:`run_bench` runs the client (``python -m sglang.bench_serving`` in 0.5.7,
-the page's version; ``sglang.benchmark.serving`` in newer releases) as a subprocess, shows its output as it
-comes, and takes each row from the JSON record the client appends to its ``--output-file``. Rows are saved
-after *each* scenario, so an interrupted run keeps the scenarios that finished. :func:`run_speed` is the one
-entry point the notebook and the CLI share: settings for a connected server, then the run.
+No load generator of our own. :func:`run_scenario` runs one client command (``python -m sglang.bench_serving``
+in 0.5.7, the page's version; ``sglang.benchmark.serving`` in newer releases), built by the caller: notebook 05
+writes it in its cell, :func:`run_bench` (the CLI) with :func:`bench_command`. It shows the client's progress and
+result block as they come, takes the row from the JSON record the client appends to its ``--output-file`` and
+saves the rows after *each* scenario, so an interrupted run keeps the scenarios that finished.
+:func:`bench_settings` picks the client's backend, dataset and tokenizer for a connected server.
 
 The client runs under :mod:`kimi_cookbook.bench.recorder` (the same client and arguments; each finished request
 is appended to ``<scenario>.requests.jsonl`` as it finishes) and is watched (:mod:`kimi_cookbook.bench.watch`):
@@ -30,7 +31,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from kimi_cookbook.bench.parse import BLOCK_TITLE, row_from_record, text_lines
-from kimi_cookbook.bench.results import check_results_dir, load_results, new_results_dir, save_results
+from kimi_cookbook.bench.results import check_results_dir, load_results, save_results
 from kimi_cookbook.bench.scenarios import CLIENT_BACKENDS, DATASETS, SHARED_PREFIX, Scenario, scenarios_of
 from kimi_cookbook.bench.watch import ProgressWatch, finished_requests, partial_summary
 from kimi_cookbook.errors import RunError
@@ -47,11 +48,9 @@ __all__ = [
     "check_base_url",
     "check_tokenizer",
     "client_module",
-    "commands_for",
-    "default_client_backend",
     "display_command",
     "run_bench",
-    "run_speed",
+    "run_scenario",
 ]
 
 
@@ -217,15 +216,30 @@ def _check_scenarios(scenarios: Iterable[Scenario] | str) -> list[Scenario]:
     return scenarios
 
 
-def _write_manifest(out: Path, scenarios: list[Scenario], commands: list[list[str]], settings: dict) -> None:
-    manifest = {
+def _flag(cmd: list[str], name: str) -> str | None:
+    """The value after ``name`` in an argv (``None`` when absent)."""
+    return cmd[cmd.index(name) + 1] if name in cmd[:-1] else None
+
+
+def _add_to_manifest(out: Path, scenario: Scenario, cmd: list[str], label: str | None) -> None:
+    """``manifest.json``: what ran, read from the commands themselves (server, backend, model, dataset), one
+    scenario and command more per call; written before the client starts, so a failed run has one too."""
+    path = out / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        **settings,
+        **{key: _flag(cmd, "--" + key.replace("_", "-")) for key in
+           ("base_url", "backend", "model", "tokenizer", "dataset_name", "dataset_path")},
+        "client_module": cmd[2] if len(cmd) > 2 and cmd[1] == "-m" else None,
+        **({"model_label": label} if label else {}),
         "sglang_version": _sglang_version(),
-        "scenarios": [s.as_dict() for s in scenarios],
-        "commands": [display_command(c) for c in commands],
+        "scenarios": [],
+        "commands": [],
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    manifest["scenarios"].append(scenario.as_dict())
+    manifest["commands"].append(display_command(cmd))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 def result_block(text: str) -> str:
@@ -340,6 +354,60 @@ def _row(scenario: Scenario, record: dict, wall: float, backend: str, dataset_na
     return {**ours, "failed_requests": scenario.num_prompts - completed, **metrics}
 
 
+def run_scenario(
+    scenario: Scenario,
+    cmd: list[str],
+    results_dir: str | os.PathLike,
+    *,
+    stream: bool = False,
+    tail_lines: int = 15,
+    timeout_s: float | None = None,
+    stall_s: float | None = STALL_S,
+    server_log: str | os.PathLike | None = None,
+    label: str | None = None,
+) -> dict:
+    """Run one benchmark client command (an argv, as built by the caller) for ``scenario``; return its row.
+
+    ``cmd`` must write its JSON record with ``--output-file RESULTS_DIR/client.jsonl``. ``results_dir`` gets
+    ``<scenario>.log`` (the client's whole output), ``manifest.json`` (settings read from the command, every
+    command run) and ``results.jsonl`` / ``results.csv`` rewritten with this row after the earlier ones: the
+    scenario's parameters, ``wall_s``, ``failed_requests`` and the values of the client's JSON record, named as
+    its printed block names them (:func:`kimi_cookbook.bench.parse.row_from_record`). With ``stream`` the
+    client's output is echoed as it comes; by default only its progress bar, then its result block and the
+    log's path.
+
+    A client that exits non-zero, runs past ``timeout_s``, writes no record or completes no request raises
+    :class:`BenchError`; the rows saved before stay. The scenario's finished requests are also appended one by
+    one to ``<scenario>.requests.jsonl`` as they finish; when none finished for ``stall_s`` seconds (None: never
+    stop) the client is stopped and :class:`BenchError` says so in one line, with ``<scenario>.stalled.md``
+    holding what finished and the last lines of ``server_log`` (the server's log file, when known). ``label``
+    (what was served, e.g. "not the full model") goes into ``manifest.json`` and a ``model_label`` column.
+    """
+    out = Path(results_dir)
+    if timeout_s is not None and not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
+        raise ValueError(f"timeout_s must be a number of seconds above 0, got {timeout_s!r}")
+    if stall_s is not None and not (isinstance(stall_s, (int, float)) and not isinstance(stall_s, bool)
+                                    and stall_s > 0):
+        raise ValueError(f"stall_s must be a number of seconds above 0 (or None), got {stall_s!r}")
+    if Path(_flag(cmd, "--output-file") or "") != out / "client.jsonl":
+        raise ValueError(f"the client command must write its records to {out / 'client.jsonl'} (--output-file)")
+    out.mkdir(parents=True, exist_ok=True)
+    _add_to_manifest(out, scenario, cmd, label)
+    record, wall = _run_scenario(scenario, cmd, out, env=_client_env(_flag(cmd, "--tokenizer")), stream=stream,
+                                 tail_lines=tail_lines, timeout_s=timeout_s, stall_s=stall_s,
+                                 base_url=_flag(cmd, "--base-url"), server_log=server_log)
+    row = _row(scenario, record, wall, _flag(cmd, "--backend"), _flag(cmd, "--dataset-name"))
+    if label:
+        row = {"model_label": label, **row}
+    if not row.get("successful_requests"):
+        raise BenchError(f"scenario {scenario.name!r}: no successful requests; see {out / scenario.name}.log", out)
+    if row["failed_requests"] > 0:
+        print(f"[{scenario.name}] warning: {row['failed_requests']} of {scenario.num_prompts} requests failed",
+              flush=True)
+    save_results([*_records(out / "results.jsonl"), row], out)
+    return row
+
+
 def run_bench(
     scenarios: Iterable[Scenario] | str,
     *,
@@ -359,22 +427,13 @@ def run_bench(
     server_log: str | os.PathLike | None = None,
     label: str | None = None,
 ) -> pd.DataFrame:
-    """Run SGLang's benchmark client once per scenario; return the results as a DataFrame.
+    """Run SGLang's benchmark client once per scenario (:func:`bench_command`, then :func:`run_scenario`, whose
+    files ``results_dir`` gets); return the results as a DataFrame.
 
-    ``scenarios`` is a preset name or Scenario objects. After each scenario, ``results_dir`` gets
-    ``results.csv`` and ``results.jsonl`` (one row per finished scenario: its parameters, ``wall_s``,
-    ``failed_requests`` and the values of the client's JSON record, named as its printed block names them --
-    see :func:`kimi_cookbook.bench.parse.row_from_record`), ``client.jsonl`` (the client's own records),
-    ``<scenario>.log`` (its whole output) and ``manifest.json``. With ``stream`` the client's output is echoed
-    as it comes; by default only its progress bar, then its result block and the log's path.
-
-    A scenario whose client exits non-zero, runs past ``timeout_s``, writes no record or completes no request
-    raises :class:`BenchError` after the earlier scenarios were saved; Ctrl-C stops the client and keeps
-    them too. Each scenario's finished requests are also appended one by one to ``<scenario>.requests.jsonl``
-    as they finish; when none finished for ``stall_s`` seconds (None: never stop) the client is stopped and
-    :class:`BenchError` says so in one line, with ``<scenario>.stalled.md`` holding what finished and the last
-    lines of ``server_log`` (the server's log file, when known). ``label`` (what was served, e.g. "not the full
-    model") goes into ``manifest.json`` and a ``model_label`` column of every row.
+    ``scenarios`` is a preset name or Scenario objects. Bad input (a dataset that cannot be fetched here, a
+    missing tokenizer folder, a reused results folder) is refused before any folder or client exists. A failing
+    scenario raises :class:`BenchError` after the earlier scenarios were saved; Ctrl-C stops the client and
+    keeps them too.
     """
     scenarios = _check_scenarios(scenarios)
     base_url = check_base_url(base_url)
@@ -389,51 +448,17 @@ def run_bench(
         raise ValueError(f"stall_s must be a number of seconds above 0 (or None), got {stall_s!r}")
     module = client_module()
     out = check_results_dir(results_dir)
-    out.mkdir(parents=True, exist_ok=True)
     settings = {"base_url": base_url, "backend": backend, "model": model, "tokenizer": tokenizer,
                 "dataset_name": dataset_name, "dataset_path": dataset_path}
     commands = [bench_command(s, **settings, output_file=out / "client.jsonl", python=python, module=module)
                 for s in scenarios]
-    _write_manifest(out, scenarios, commands, {**settings, "client_module": module,
-                                               **({"model_label": label} if label else {})})
-    env = _client_env(tokenizer)
-    rows: list[dict] = []
     with tqdm(total=len(scenarios), desc="scenarios", unit="scenario", disable=not progress) as bar:
         for scenario, cmd in zip(scenarios, commands):
             bar.set_postfix_str(scenario.name)
-            record, wall = _run_scenario(scenario, cmd, out, env=env, stream=stream, tail_lines=tail_lines,
-                                         timeout_s=timeout_s, stall_s=stall_s, base_url=base_url,
-                                         server_log=server_log)
-            row = _row(scenario, record, wall, backend, dataset_name)
-            if label:
-                row = {"model_label": label, **row}
-            if not row.get("successful_requests"):
-                raise BenchError(f"scenario {scenario.name!r}: no successful requests; see {out / scenario.name}.log",
-                                 out)
-            if row["failed_requests"] > 0:
-                print(f"[{scenario.name}] warning: {row['failed_requests']} of {scenario.num_prompts} requests "
-                      "failed", flush=True)
-            rows.append(row)
-            save_results(rows, out)
+            run_scenario(scenario, cmd, out, stream=stream, tail_lines=tail_lines, timeout_s=timeout_s,
+                         stall_s=stall_s, server_log=server_log, label=label)
             bar.update(1)
     return load_results(out)
-
-
-def default_client_backend(kind: str, base_url: str | None = None, *, timeout: float = 3.0) -> str:
-    """The client ``--backend`` for a server: ``sglang`` (native ``/generate``, as on the page) for SGLang,
-    ``sglang-oai`` (``/v1/completions``) otherwise. An attached server counts as SGLang when its
-    ``/get_model_info`` answers 200 with SGLang's JSON (a ``model_path``)."""
-    if kind == "sglang":
-        return "sglang"
-    if kind == "attached" and base_url:
-        status, body = http_get(check_base_url(base_url) + "/get_model_info", timeout=timeout)
-        try:
-            info = json.loads(body) if status == 200 else None
-        except (ValueError, RecursionError):
-            info = None
-        if isinstance(info, dict) and "model_path" in info:  # SGLang's answer, not any page served with 200
-            return "sglang"
-    return "sglang-oai"
 
 
 def _default_dataset(client_backend: str, dataset_path: str | None) -> str:
@@ -469,11 +494,14 @@ def bench_settings(
     model: str = "",
 ) -> dict:
     """:func:`run_bench` keyword arguments for a server handle from :func:`kimi_cookbook.server.connect`:
-    client backend (``auto``: ``sglang`` for SGLang, else ``sglang-oai``), dataset (``auto``: ``random`` as on
-    the page for SGLang or with a local ShareGPT file, else ``random-ids``), model (``model``, else the
-    server's), base URL, and tokenizer (``tokenizer``, else the server's, else the tiny model's folder when an
-    attached server serves it)."""
-    backend = default_client_backend(srv.kind, srv.base_url) if client_backend == "auto" else client_backend
+    client backend (``auto``: ``sglang``, the native ``/generate`` as on the page, when ``srv.flavor`` is SGLang,
+    else ``sglang-oai``, ``/v1/completions``), dataset (``auto``: ``random`` as on the page for SGLang or with a
+    local ShareGPT file, else ``random-ids``), model (``model``, else the server's), base URL, and tokenizer
+    (``tokenizer``, else the server's, else the tiny model's folder when an attached server serves it)."""
+    if client_backend == "auto":
+        backend = "sglang" if srv.flavor == "sglang" else "sglang-oai"
+    else:
+        backend = client_backend
     if backend not in CLIENT_BACKENDS:
         raise ValueError(f"unknown client backend {backend!r}; allowed: auto, {', '.join(CLIENT_BACKENDS)}")
     dataset = _default_dataset(backend, dataset_path) if dataset_name == "auto" else dataset_name
@@ -491,48 +519,3 @@ def bench_settings(
         "dataset_name": dataset,
         "dataset_path": dataset_path or None,
     }
-
-
-def commands_for(
-    scenarios: Iterable[Scenario] | str,
-    settings: dict,
-    output_file: str = "bench.jsonl",
-) -> list[str]:
-    """The terminal commands (``python3 -m sglang.bench_serving ...``) a run with ``settings`` executes."""
-    return [display_command(bench_command(s, output_file=output_file, **settings)) for s in scenarios_of(scenarios)]
-
-
-def run_speed(
-    srv,
-    scenarios: Iterable[Scenario] | str = "page",
-    *,
-    results_dir: str | os.PathLike | None = None,
-    client_backend: str = "auto",
-    dataset_name: str = "auto",
-    dataset_path: str = "",
-    tokenizer: str = "",
-    model: str = "",
-    stream: bool = False,
-    timeout_s: float | None = None,
-    progress: bool = True,
-    stall_s: float | None = STALL_S,
-) -> tuple[pd.DataFrame, Path]:
-    """The speed benchmark against a connected server: :func:`bench_settings`, then :func:`run_bench`.
-
-    Returns (rows, results folder); the folder defaults to a fresh :func:`~kimi_cookbook.bench.new_results_dir`.
-    """
-    settings = bench_settings(srv, client_backend=client_backend, dataset_name=dataset_name,
-                              dataset_path=dataset_path, tokenizer=tokenizer, model=model)
-    watch = {"stall_s": stall_s, "server_log": getattr(srv, "log_path", None)}
-    if results_dir:
-        return run_bench(scenarios, results_dir=results_dir, stream=stream, timeout_s=timeout_s, progress=progress,
-                         **watch, **settings), Path(results_dir)
-    out = new_results_dir(prefix="bench")
-    try:
-        rows = run_bench(scenarios, results_dir=out, stream=stream, timeout_s=timeout_s, progress=progress, **watch,
-                         **settings)
-    except BaseException:
-        if not any(out.iterdir()):  # refused before anything was written: leave no empty folder behind
-            out.rmdir()
-        raise
-    return rows, out

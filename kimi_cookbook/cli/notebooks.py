@@ -18,15 +18,24 @@ from kimi_cookbook.checks import (
     update_index,
 )
 from kimi_cookbook.demo import run_demo
-from kimi_cookbook.runner import REPO_ROOT, list_notebooks
+from kimi_cookbook.runner import list_notebooks
+
+NOTEBOOKS = Path("notebooks")  # the cookbook's notebooks, relative to the working directory (the repository root)
+
+
+def _default_notebooks() -> list[Path]:
+    found = list_notebooks(NOTEBOOKS)
+    if not found:
+        raise ValueError(f"no notebooks (NN_name.ipynb) in {NOTEBOOKS}/: run from the repository root or name them")
+    return found
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    return run_demo(args.base_url or "", args.run_dir, args.only, args.timeout)
+    return run_demo(args.base_url or "", args.run_dir, args.only, args.timeout, notebook_dir=args.notebooks)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    paths = [Path(p) for p in args.paths] or list_notebooks()
+    paths = [Path(p) for p in args.paths] or _default_notebooks()
     for p in paths:
         if not p.is_file():
             raise ValueError(f"{p}: no such notebook")
@@ -44,7 +53,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_keep_outputs(args: argparse.Namespace) -> int:
-    paths = [Path(p) for p in args.paths] or list_notebooks()
+    paths = [Path(p) for p in args.paths] or _default_notebooks()
     for p in paths:
         if not p.is_file():
             raise ValueError(f"{p}: no such notebook")
@@ -61,7 +70,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if not readme.is_file():
         raise ValueError(f"--readme {readme}: no such file; name the README.md that holds the index")
     text = readme.read_text(encoding="utf-8")
-    new = update_index(text, render_index())
+    new = update_index(text, render_index(readme.parent / NOTEBOOKS, readme.parent))
     if args.write:
         if new != text:
             readme.write_text(new, encoding="utf-8")
@@ -84,6 +93,7 @@ def register(sub) -> None:
     d.add_argument("--run-dir", default=None, help="output folder (default runs/YYYYmmdd-HHMMSS, unique)")
     d.add_argument("--only", nargs="*", default=None, help="notebook names or number prefixes, e.g. 01 03")
     d.add_argument("--timeout", type=positive_int, default=900, help="per-cell timeout in seconds")
+    d.add_argument("--notebooks", default=str(NOTEBOOKS), help="folder of the notebooks (default: notebooks)")
     d.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(
@@ -122,5 +132,5 @@ def register(sub) -> None:
     mode = q.add_mutually_exclusive_group(required=True)
     mode.add_argument("--check", action="store_true", help="exit 1 (and show the diff) if the index is stale")
     mode.add_argument("--write", action="store_true", help="rewrite the index in place")
-    q.add_argument("--readme", default=str(REPO_ROOT / "README.md"), help="README file (default: the repo's)")
+    q.add_argument("--readme", default="README.md", help="README file, beside notebooks/ (default: README.md)")
     q.set_defaults(func=_cmd_index)

@@ -37,6 +37,7 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
                 mem_fraction_static=args.mem_fraction_static,
                 context_length=CONTEXT_LENGTH if args.context_length is None else args.context_length,
                 extra_args=tuple(args.extra_arg or ()), timeout_s=args.timeout, progress=sys.stderr.isatty(),
+                notebook_dir=args.notebooks,
             )
     except KeyboardInterrupt:
         raise Interrupted("the server was stopped, the summary keeps the finished steps") from None
@@ -68,6 +69,7 @@ def register(sub) -> None:
     p.add_argument("--tp", type=int, default=1, help="tensor parallel size (the tiny model takes 1, 2 or 4)")
     p.add_argument("--base-url", default="", help="attach to a server you started (e.g. in Docker) instead")
     p.add_argument("--run-dir", default=None, help="output folder (default runs/smoke-TIMESTAMP)")
+    p.add_argument("--notebooks", default="notebooks", help="folder of the notebooks (default: notebooks)")
     p.add_argument("--mem-fraction-static", type=float, default=None, help="SGLang's flag (default: SGLang's)")
     p.add_argument("--context-length", type=int, default=None,
                    help=f"SGLang's --context-length (default {CONTEXT_LENGTH} for the tiny model; the model's own "
