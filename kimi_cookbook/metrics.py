@@ -81,14 +81,14 @@ def key_values(frame) -> dict[str, float | None]:
 
 
 def metrics_url(base_url: str) -> str:
-    from kimi_cookbook.server import normalize_base_url
+    from kimi_cookbook.net import normalize_base_url
 
     return normalize_base_url(base_url) + "/metrics"
 
 
 def fetch_metrics(base_url: str, timeout: float = 5.0) -> str:
     """``GET {base_url}/metrics`` as text; ``RuntimeError`` saying what to do when it does not answer 200."""
-    from kimi_cookbook.server import http_get
+    from kimi_cookbook.net import http_get
 
     url = metrics_url(base_url)
     status, body = http_get(url, timeout=timeout)

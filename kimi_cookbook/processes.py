@@ -31,12 +31,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kimi_cookbook.errors import RunError
+
 __all__ = ["Stalled", "display_command", "run_streaming", "start", "stop_group"]
 
 STOP_GRACE_S = 15.0
 
 
-class Stalled(TimeoutError):
+class Stalled(RunError, TimeoutError):
     """:func:`run_streaming` stopped a child because its ``watch`` said it was stuck; ``str()`` says why."""
 
 

@@ -26,7 +26,8 @@ from kimi_cookbook.capacity.config import KimiLinearConfig, check_tp
 from kimi_cookbook.hardware import MAX_TP, get_gpu
 from kimi_cookbook.jit_cache import cache_state, start_kind
 from kimi_cookbook.server import ServerStartError, launch_sglang
-from kimi_cookbook.sglang_memory import SGLANG_VERSIONS, parse_sglang_log, predict_for_gpu
+from kimi_cookbook.sglang_memory import parse_sglang_log, predict_for_gpu
+from kimi_cookbook.versions import VERSIONS
 from kimi_cookbook.smoke import (
     SmokeError,
     SmokeReport,
@@ -99,7 +100,7 @@ def pools_vs_log(hardware: str, tp: int, model_dir: str | Path, log_text: str, s
                  launch: dict | None = None) -> list[dict]:
     """SGLang's three pools as its log states them beside the planner's prediction for this launch (rows: figure,
     predicted, logged, logged/predicted); empty for a version the planner does not model or a log without them."""
-    if sglang_version not in SGLANG_VERSIONS:
+    if sglang_version not in VERSIONS:
         return []
     logged = parse_sglang_log(log_text)
     pred = predict_for_gpu(hardware, load_model_config(model_dir), tp=tp, sglang_version=sglang_version,
