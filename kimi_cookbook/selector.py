@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import re
 import shlex
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from kimi_cookbook import MODEL_ID
@@ -23,45 +25,9 @@ from kimi_cookbook.hardware import GPUS, MAX_TP, PAGE_HARDWARE, get_gpu
 from kimi_cookbook.net import redact
 from kimi_cookbook.versions import launch_extra_args
 
-# --- the page's option groups, ids, titles and labels (its generator's ``const options``) ----------
-PAGE_OPTIONS: dict[str, dict] = {
-    "hardware": {
-        "name": "hardware",
-        "title": "Hardware Platform",
-        "items": [
-            {"id": "mi300x", "label": "MI300x", "default": False},
-            {"id": "mi325x", "label": "MI325x", "default": False},
-            {"id": "mi355x", "label": "MI355x", "default": False},
-        ],
-    },
-    "modelname": {
-        "name": "modelname",
-        "title": "Model Name",
-        "items": [{"id": "instruct", "label": "Kimi-Linear-48B-A3B-Instruct", "default": True}],
-    },
-    "strategy": {
-        "name": "strategy",
-        "title": "Deployment Strategy",
-        "type": "checkbox",
-        "items": [{"id": "tp", "label": "TP", "default": True, "required": True}],
-    },
-    "reasoning": {
-        "name": "reasoning",
-        "title": "Reasoning Parser",
-        "items": [
-            {"id": "disabled", "label": "Disabled", "default": True},
-            {"id": "enabled", "label": "Enabled", "default": False},
-        ],
-    },
-    "toolcall": {
-        "name": "toolcall",
-        "title": "Tool Call Parser",
-        "items": [
-            {"id": "disabled", "label": "Disabled", "default": True},
-            {"id": "enabled", "label": "Enabled", "default": False},
-        ],
-    },
-}
+# --- the page's option groups, ids, titles and labels (its generator's ``const options``, kept as data) --------
+PAGE_OPTIONS: dict[str, dict] = json.loads(
+    resources.files("kimi_cookbook").joinpath("data", "page_options.json").read_text(encoding="utf-8"))["options"]
 
 # The cookbook's options: the page's, plus NVIDIA GPUs appended after the page's hardware (so the
 # first-load state, which picks the first hardware item, is unchanged).
