@@ -13,6 +13,8 @@ import json
 from kimi_cookbook.errors import RunError
 from kimi_cookbook.net import http_get, normalize_base_url
 
+__all__ = ["FLAVORS", "ServerStartError", "list_models", "probe", "ready", "server_flavor"]
+
 
 class ServerStartError(RunError):
     """The server process exited, or was not ready in time. ``log_tail`` holds the log's last lines.

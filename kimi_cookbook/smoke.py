@@ -266,7 +266,7 @@ def run_smoke(
     Raises :class:`SmokeError` for a failure before the server is up (no SGLang, no GPU, a launch that dies);
     later failures are recorded as failed steps. ``extra_args`` go to the launch (e.g.
     ``--attention-backend=triton``)."""
-    from kimi_cookbook.selector import build_launch_spec, get_gpu
+    from kimi_cookbook.selector import build_launch_spec
 
     gpu = get_gpu(hardware)
     chosen = [p for p in list_notebooks(notebook_dir) if p.stem[:2] in notebooks]

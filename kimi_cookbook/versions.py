@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 
 from kimi_cookbook.hardware import get_gpu
 
+__all__ = ["CHANGES", "DEFAULT_VERSION", "NEWEST_RELEASE", "PAGE_VERSION", "VALIDATED_VERSION", "VERSIONS",
+           "SGLangVersion", "changes_markdown", "dataset_problem", "get", "hub_reachable", "launch_extra_args",
+           "sharegpt_cached"]
+
 PAGE_VERSION = "0.5.7"
 VALIDATED_VERSION = "0.5.16"
 NEWEST_RELEASE = "0.5.23"  # 2026-10; not offered (image tags unconfirmed)
