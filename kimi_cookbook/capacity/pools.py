@@ -318,7 +318,8 @@ def predict_pools(
     elif not radix and max_running_requests is not None:
         slots, how = max_running_requests, "--max-running-requests (radix cache off)"
     elif not radix and rules.fixed_state_pool is not None:
-        slots, how = rules.fixed_state_pool, f"SGLang {v}'s fixed {rules.fixed_state_pool} (radix cache off)"
+        slots = rules.fixed_state_pool
+        how = f"SGLang {v}'s fixed {slots} (radix cache off for this model)"
     else:
         r = mamba_full_memory_ratio
         slots = int((rest_gib * r / (1 + r)) * GIB // per_slot) if rest_gib > 0 else 0
