@@ -9,7 +9,7 @@ model as ``unknown`` in its ``/v1/models``). This module runs the very same serv
 to the app it creates; everything else (``/v1/models``, ``/v1/completions``, ``/v1/chat/completions``, ...) is
 llama.cpp's.
 ``/get_model_info`` and ``/model_info`` stay 404 (the router only warns), so the cookbook still tells this server
-from SGLang (:func:`kimi_cookbook.bench.default_client_backend`, :func:`kimi_cookbook.structured.server_flavor`).
+from SGLang (:func:`kimi_cookbook.readiness.server_flavor`).
 
 The model is loaded before the socket opens, so ``/health`` answers 200 from the first moment it answers at all,
 like SGLang's after its warm-up. Run it as ``python -m kimi_cookbook.embedded_server --model ... --port ...``

@@ -26,7 +26,7 @@ from kimi_cookbook import capacity
 from kimi_cookbook.hardware import MAX_TP, VISIBLE_DEVICES_ENV, get_gpu
 from kimi_cookbook.router import DEFAULT_POLICY, POLICIES, router_argv
 from kimi_cookbook.selector import LaunchSpec, build_launch_spec
-from kimi_cookbook.sglang_memory import SGLANG_VERSIONS
+from kimi_cookbook.versions import DEFAULT_VERSION, VERSIONS
 
 __all__ = [
     "OBJECTIVES",
@@ -46,7 +46,7 @@ PINNINGS = ("visible-devices", "base-gpu-id")
 ROUTER_PORT = 30000  # what clients use: the port a single server had
 WORKER_PORT = 30001  # first replica's port on each node; the next ones count up
 DIST_INIT_PORT = 50000  # multi-node rendezvous of replica r: DIST_INIT_PORT + r on its first node
-DEFAULT_SGLANG_VERSION = "0.5.7"  # the page's, whose pools the layouts show unless told otherwise
+DEFAULT_SGLANG_VERSION = DEFAULT_VERSION  # the page's, whose pools the layouts show unless told otherwise
 
 
 def _count(name: str, value, upper: int | None = None) -> int:
@@ -154,8 +154,8 @@ def _layouts_or_errors(hardware, *, gpus_per_node, nodes, context, tps, sglang_v
     nodes = _count("nodes", nodes, 1024)
     cfg = capacity.as_config(config)
     capacity.check_context(cfg, context)
-    if sglang_version not in SGLANG_VERSIONS:
-        raise ValueError(f"sglang_version must be one of {SGLANG_VERSIONS}, got {sglang_version!r}")
+    if sglang_version not in VERSIONS:
+        raise ValueError(f"sglang_version must be one of {tuple(VERSIONS)}, got {sglang_version!r}")
     heads = {cfg.kda_num_heads, cfg.num_attention_heads}
     allowed = [t for t in range(1, MAX_TP + 1) if all(h % t == 0 for h in heads)]
     chosen = allowed if tps is None else [capacity.check_tp(cfg, _count("tp", t, MAX_TP)) for t in tps]

@@ -10,10 +10,10 @@ load is unbalanced). Its own ``/readiness`` answers 200 once a worker is healthy
 :func:`launch_replicas` starts ``n`` servers through :func:`kimi_cookbook.server.connect` (the embedded server
 with ``/health``, or SGLang, one after the other: SGLang sizes its pools from the free memory it sees), then the
 router, and returns a :class:`Fleet`: a handle that works wherever a :class:`~kimi_cookbook.server.Server` does
-(``base_url``, ``model``, ``tokenizer_path``, ``kind``; ``bench.run_speed(fleet, ...)`` benchmarks through the
-router) and stops the router and every server, also at exit. The router renames its process to
-``sglang::router`` (setproctitle), so nothing finds it by its command line: it is started in its own process group
-(:mod:`kimi_cookbook.processes`) and stopped by that group.
+(``base_url``, ``model``, ``tokenizer_path``, ``kind``, ``flavor``; ``bench.bench_settings(fleet)`` and
+``bench.run_scenario`` benchmark through the router) and stops the router and every server, also at exit. The
+router renames its process to ``sglang::router`` (setproctitle), so nothing finds it by its command line: it is
+started in its own process group (:mod:`kimi_cookbook.processes`) and stopped by that group.
 """
 
 from __future__ import annotations
@@ -140,6 +140,12 @@ class Fleet:
         return f"{self.base_url}/v1"
 
     @property
+    def flavor(self) -> str:
+        """What the servers behind the router speak beyond the OpenAI API (:attr:`kimi_cookbook.server.Server.flavor`):
+        the router passes their native routes on."""
+        return self.workers[0].flavor if self.workers else "openai"
+
+    @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
@@ -263,7 +269,7 @@ class Fleet:
 
     def outage_report(self, rows=None, scenario: str = "") -> str:
         """One line: which replica died, what the benchmark counted in ``scenario`` (its row in ``rows``, the
-        results of :func:`kimi_cookbook.bench.run_speed`: a DataFrame or a list of dicts), what the router did
+        rows of :func:`kimi_cookbook.bench.load_results`: a DataFrame or a list of dicts), what the router did
         and what it says now (:meth:`router_events`)."""
         if not self.killed:
             return f"no replica was killed; the router at {self.base_url} serves {len(self.workers)} replicas"

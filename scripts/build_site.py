@@ -399,7 +399,8 @@ def versions_page() -> str:
     images = md_table(["GPU"] + [f"SGLang {v}" for v in VERSIONS],
                       [[g.label] + [v.image(gid) for v in VERSIONS.values()] for gid, g in GPUS.items()])
     flags = [[g.label, v, " ".join(launch_extra_args(gid, v)) or "(none)"]
-             for gid, g in GPUS.items() for v in VERSIONS if g.extra_launch_args]
+             for gid, g in GPUS.items() for v in VERSIONS
+             if any(gid in entry.gpu_launch_args for entry in VERSIONS.values())]
     return "\n".join([
         "# SGLang versions", "",
         f"The SGLang cookbook page pins SGLang {PAGE_VERSION}; the cookbook also knows {VALIDATED_VERSION}, validated "

@@ -12,14 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+import openai
 import pytest
 
 from kimi_cookbook import bench
-from kimi_cookbook import client as kc
 from kimi_cookbook import server as ks
 from kimi_cookbook.bench import Scenario
 from kimi_cookbook.net import free_port, http_get
-from kimi_cookbook.readiness import ServerStartError
+from kimi_cookbook.readiness import ServerStartError, server_flavor
 from kimi_cookbook.router import launch_replicas, launch_router, router_workers
 from kimi_cookbook.tiny_model import TINY_MODEL_NAME
 
@@ -62,7 +62,7 @@ def test_the_router_registers_and_routes_to_both_embedded_servers(fleet):
     assert all(w["is_healthy"] and w["model_id"] == TINY_MODEL_NAME for w in workers)  # from /get_server_info
     assert fleet.models() == [TINY_MODEL_NAME]
     before = [_posts(w.log_path, "/v1/chat/completions") for w in fleet.workers]
-    client = kc.make_client(fleet)
+    client = openai.OpenAI(base_url=fleet.openai_base_url, api_key="EMPTY")
     for i in range(6):
         reply = client.chat.completions.create(model=fleet.model, messages=[{"role": "user", "content": f"hi {i}"}],
                                                max_tokens=8, temperature=0)
@@ -80,8 +80,9 @@ def test_the_embedded_server_answers_what_the_router_asks_and_still_is_not_sglan
     assert status == 200 and json.loads(body)["served_model_name"] == TINY_MODEL_NAME
     for path in ("/get_model_info", "/model_info"):  # SGLang's own: not imitated
         assert http_get(f"{url}{path}")[0] == 404
-    assert bench.default_client_backend("attached", url) == "sglang-oai"
-    assert bench.default_client_backend("attached", fleet.base_url) == "sglang-oai"  # through the router too
+    assert server_flavor(url) == "llama.cpp" and fleet.flavor == "llama.cpp"
+    assert server_flavor(fleet.base_url) != "sglang"  # through the router too
+    assert bench.bench_settings(fleet)["backend"] == "sglang-oai"  # so the client posts to /v1/completions
     assert fleet.workers[0].command.startswith("python3 -m kimi_cookbook.embedded_server --model ")
 
 
@@ -102,7 +103,8 @@ def test_a_replica_killed_mid_run(tmp_path):
         pids = [f.pid, *(w.pid for w in f.workers)]
         killer = f.kill_replica_when(1, started=results / "during.log", after_requests=16, timeout_s=240)
         try:
-            bench.run_speed(f, scenarios, results_dir=results, progress=False)
+            bench.run_bench(scenarios, results_dir=results, progress=False, server_log=f.log_path,
+                            **bench.bench_settings(f))
         except bench.BenchError as exc:  # a client that failed outright still leaves the finished rows
             print(f"the client failed: {exc}")
         killer.join(timeout=30)

@@ -9,7 +9,7 @@ from kimi_cookbook import replicas
 from kimi_cookbook.cli.types import positive_int
 from kimi_cookbook.hardware import GPUS
 from kimi_cookbook.router import POLICIES
-from kimi_cookbook.sglang_memory import SGLANG_VERSIONS
+from kimi_cookbook.versions import VERSIONS
 
 COLUMNS = ("layout", "replicas", "gpus_idle", "cache_GiB_per_gpu", "max_running_requests", "requests_per_server",
            "aggregate_requests", "tpot_floor_b1_ms", "aggregate_decode_floor_tok_s")
@@ -73,7 +73,7 @@ def register(sub) -> None:
     p.add_argument("--gpus-per-node", type=positive_int, default=8, help="GPUs per node (default 8)")
     p.add_argument("--nodes", type=positive_int, default=1, help="nodes (default 1)")
     p.add_argument("--context", type=positive_int, default=131072, help="tokens per request (default 131072)")
-    p.add_argument("--sglang-version", choices=SGLANG_VERSIONS, default=replicas.DEFAULT_SGLANG_VERSION,
+    p.add_argument("--sglang-version", choices=list(VERSIONS), default=replicas.DEFAULT_SGLANG_VERSION,
                    help=f"SGLang release whose pools and flags to use (default {replicas.DEFAULT_SGLANG_VERSION})")
     p.add_argument("--objective", choices=replicas.OBJECTIVES, default="throughput",
                    help="what the chosen layout maximises when --tp is not given (default throughput)")
