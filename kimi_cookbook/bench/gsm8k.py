@@ -24,7 +24,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kimi_cookbook.bench.parse import parse_gsm8k
-from kimi_cookbook.bench.speed import BenchError, check_base_url, default_client_backend, display_command
+from kimi_cookbook.bench.speed import BenchError, check_base_url, client_env, default_client_backend, display_command
+from kimi_cookbook.net import api_key
+from kimi_cookbook.paths import atomic_write
 from kimi_cookbook.processes import ProgressEcho, run_streaming
 from kimi_cookbook.versions import get as get_version
 
@@ -130,11 +132,39 @@ def answer_value(text: str) -> int:
     return extract(text)
 
 
+def read_questions(path: str | os.PathLike) -> list[dict]:
+    """The items of a GSM8K-format JSONL file (one JSON object per line with a ``question`` and an ``answer``);
+    ValueError naming the file (``data_path``) and the first line that is not one."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ValueError(f"data_path {path}: no such file; give a GSM8K-format JSONL file (one JSON object with "
+                         "'question' and 'answer' per line), or leave it empty for the shipped sample")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"data_path {path}: cannot be read as UTF-8 text ({exc}); give a GSM8K-format JSONL "
+                         "file") from None
+    items = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except (ValueError, RecursionError):
+            item = None
+        if not (isinstance(item, dict) and isinstance(item.get("question"), str)
+                and isinstance(item.get("answer"), str)):
+            raise ValueError(f"data_path {path}: line {n} is not a GSM8K item (a JSON object with 'question' and "
+                             "'answer' strings); give a GSM8K-format JSONL file")
+        items.append(item)
+    if not items:
+        raise ValueError(f"data_path {path}: no questions")
+    return items
+
+
 def _questions(path: str, num_questions: int, num_shots: int, parallel: int) -> list[dict]:
     """The questions of a GSM8K-format JSONL file, after checking the counts asked of it."""
-    lines = [json.loads(ln) for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
-    if not lines:
-        raise ValueError(f"{path}: no questions")
+    lines = read_questions(path)
     if not 0 <= num_shots < len(lines):
         raise ValueError(f"num_shots must be in [0, {len(lines) - 1}] for {len(lines)} questions, got {num_shots}")
     if isinstance(num_questions, bool) or not isinstance(num_questions, int) or not 1 <= num_questions <= len(lines):
@@ -181,9 +211,9 @@ def run_gsm8k_openai(
     stop strings and answer extraction (:func:`answer_value`). The first ``num_shots`` items serve as the shots and
     are also asked, as in few_shot_gsm8k. Returns (result dict like :func:`parse_gsm8k`'s, printed text in
     few_shot_gsm8k's format). ``num_questions`` must be in [1, number of questions in the file]; the API key
-    is ``$SGLANG_API_KEY`` (see :func:`kimi_cookbook.client.make_client`).
+    is :func:`kimi_cookbook.net.api_key`'s (``$SGLANG_API_KEY``, else ``$OPENAI_API_KEY``).
     """
-    from kimi_cookbook.client import make_client  # lazy: openai takes most of a second to import
+    import openai  # lazy: openai takes most of a second to import
 
     base_url = check_base_url(base_url)
     lines = _questions(data_path or gsm8k_sample_path(), num_questions, num_shots, parallel)
@@ -195,7 +225,9 @@ def run_gsm8k_openai(
     shots = "".join(one(i, True) + "\n\n" for i in range(num_shots))
     items = list(range(num_questions))
     labels = [answer_value(lines[i]["answer"]) for i in items]
-    client = make_client(base_url, timeout=timeout_s)  # API key: $SGLANG_API_KEY if set
+    if not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
+        raise ValueError(f"timeout_s must be a number of seconds above 0, got {timeout_s!r}")
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key=api_key() or "EMPTY", timeout=timeout_s, max_retries=2)
 
     def ask(i: int) -> tuple[str, int]:
         r = client.completions.create(
@@ -243,13 +275,15 @@ def run_gsm8k_harness(
 
     Raises :class:`BenchError` (``results_dir`` = ``workdir``, which holds ``gsm8k.log``) when it exits
     non-zero or runs past ``timeout_s``."""
+    if data_path:
+        read_questions(data_path)  # a missing or malformed file is named before the harness starts
     cmd = gsm8k_command(base_url, num_questions=num_questions, data_path=data_path, parallel=parallel,
                         sglang_version=sglang_version, model=model)
     harness = cmd[2].rsplit(".", 1)[-1]
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
 
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = client_env()  # the API key as OPENAI_API_KEY (run_eval reads it), output unbuffered
     print("$", display_command(cmd), flush=True)
     # few_shot_gsm8k writes tmp_output_gsm8k.txt into its working directory: run it in ``workdir``
     echo = _echo if stream else ProgressEcho()
@@ -293,7 +327,10 @@ def run_gsm8k(
 
     ``workdir`` gets ``gsm8k.json`` (result, method, reason, question count, command), which the demo's
     summary reads, and the harness's ``gsm8k.log``."""
-    if default_client_backend(srv.kind, srv.base_url) == "sglang":
+    sglang = default_client_backend(srv.kind, srv.base_url) == "sglang"
+    # SGLang 0.5.7's few_shot_gsm8k sends no API key (its RuntimeEndpoint is built without one)
+    keyless = sglang and get_version(sglang_version).gsm8k_harness != "run_eval" and bool(api_key())
+    if sglang and not keyless:
         run = run_gsm8k_harness(
             srv.base_url,
             num_questions=num_questions,
@@ -307,16 +344,19 @@ def run_gsm8k(
         _save(run, workdir)
         return run
     path = data_path or gsm8k_sample_path()
-    available = sum(1 for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip())
+    available = len(read_questions(path))
     n = min(num_questions, sample_questions, available)  # 0 or less: run_gsm8k_openai names the limit
     par = min(parallel, 8)
-    print(f"the {srv.kind} server is not SGLang, so SGLang's GSM8K harness cannot run here; the same 5-shot "
-          "evaluation runs over /v1/completions on a local sample instead (a check of the path, not a score)")
+    why = (f"SGLang {get_version(sglang_version).version}'s few_shot_gsm8k sends no API key and this server wants "
+           "one" if keyless else f"the {srv.kind} server is not SGLang")
+    where = "here" if keyless else "on a non-SGLang server"
+    print(f"{why}, so SGLang's GSM8K harness cannot run here; the same 5-shot evaluation runs over "
+          "/v1/completions on a local sample instead (a check of the path, not a score)")
     if n != num_questions:
         print(f"questions: {n} instead of {num_questions} ({Path(path).name} holds {available}; at most "
-              f"{sample_questions} on a non-SGLang server)")
+              f"{sample_questions} {where})")
     if par != parallel:
-        print(f"parallel: {par} instead of {parallel} (at most 8 requests at once on a non-SGLang server)")
+        print(f"parallel: {par} instead of {parallel} (at most 8 requests at once {where})")
     result, text = run_gsm8k_openai(
         srv.base_url,
         srv.model,
@@ -325,10 +365,11 @@ def run_gsm8k(
         parallel=par,
     )
     print(text, end="")
+    because = ("the server wants an API key, which SGLang 0.5.7's few_shot_gsm8k cannot send" if keyless else
+               f"{srv.kind} server is not SGLang: few_shot_gsm8k needs SGLang's native /generate and /get_model_info")
     reason = (
-        f"{srv.kind} server is not SGLang: few_shot_gsm8k needs SGLang's native /generate and /get_model_info, "
-        f"so the same 5-shot prompt, stop strings and answer extraction ran over /v1/completions on {n} local "
-        f"question(s) from {Path(path).name}"
+        f"{because}, so the same 5-shot prompt, stop strings and answer extraction ran over /v1/completions on {n} "
+        f"local question(s) from {Path(path).name}"
     )
     run = GSM8KRun(
         result,
@@ -347,4 +388,4 @@ def _save(run: GSM8KRun, workdir: str | os.PathLike) -> None:
     work.mkdir(parents=True, exist_ok=True)
     record = {"result": run.result, "method": run.method, "reason": run.reason, "num_questions": run.num_questions,
               "command": run.command}
-    (work / "gsm8k.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    atomic_write(work / "gsm8k.json", json.dumps(record, indent=2) + "\n")

@@ -33,7 +33,8 @@ from kimi_cookbook.bench.parse import BLOCK_TITLE, row_from_record, text_lines
 from kimi_cookbook.bench.results import check_results_dir, load_results, new_results_dir, save_results
 from kimi_cookbook.bench.scenarios import CLIENT_BACKENDS, DATASETS, SHARED_PREFIX, Scenario, scenarios_of
 from kimi_cookbook.bench.watch import ProgressWatch, finished_requests, partial_summary
-from kimi_cookbook.net import http_get, normalize_base_url
+from kimi_cookbook.net import api_key, http_get, normalize_base_url, redact, redact_json
+from kimi_cookbook.paths import atomic_write
 from kimi_cookbook.processes import display_command as _render
 from kimi_cookbook.processes import ProgressEcho, Stalled, run_streaming
 from kimi_cookbook.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
@@ -45,6 +46,7 @@ __all__ = [
     "bench_settings",
     "check_base_url",
     "check_tokenizer",
+    "client_env",
     "client_module",
     "commands_for",
     "default_client_backend",
@@ -154,9 +156,14 @@ def bench_command(
     return cmd
 
 
-def _client_env(tokenizer: str | None) -> dict[str, str]:
+def client_env(tokenizer: str | None = None) -> dict[str, str]:
+    """The environment of SGLang's clients (benchmark, GSM8K harness): this one's, the output unbuffered, and the
+    API key (:func:`kimi_cookbook.net.api_key`) as ``OPENAI_API_KEY``, the variable they read."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"  # stream the client's prints as they happen
+    key = api_key()
+    if key:
+        env["OPENAI_API_KEY"] = key
     if tokenizer and Path(tokenizer).is_dir():
         # A local tokenizer folder needs no hub; the client still probes the hub for --model's chat
         # template, which must fail fast offline rather than wait on a network.
@@ -194,6 +201,20 @@ def _records(path: Path) -> list[dict]:
     return out
 
 
+def mask_records(path: Path) -> None:
+    """Rewrite the client's output file with every credential masked (:func:`kimi_cookbook.net.redact_json`):
+    its records carry SGLang's ``/get_server_info``, all server arguments, ``api_key`` included."""
+    if not path.is_file():
+        return
+    lines = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            lines.append(json.dumps(redact_json(json.loads(line))))
+        except (ValueError, RecursionError):
+            lines.append(redact(line))
+    atomic_write(path, "".join(ln + "\n" for ln in lines))
+
+
 def _sglang_version() -> str | None:
     try:
         return version("sglang")
@@ -224,7 +245,10 @@ def _write_manifest(out: Path, scenarios: list[Scenario], commands: list[list[st
         "scenarios": [s.as_dict() for s in scenarios],
         "commands": [display_command(c) for c in commands],
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    try:  # the folder's claim: two runs given the same folder at once, the second is refused here
+        atomic_write(out / "manifest.json", json.dumps(manifest, indent=2) + "\n", exclusive=True)
+    except FileExistsError:
+        raise ValueError(f"results folder {out} was taken by another run just now; name a new one") from None
 
 
 def result_block(text: str) -> str:
@@ -316,6 +340,7 @@ def _run_scenario(scenario: Scenario, cmd: list[str], out: Path, *, env: dict, s
     finally:
         if not stream:
             echo.close()
+        mask_records(client_jsonl)
     wall = time.perf_counter() - started
     if not stream:
         shown = result_block(text) if rc == 0 else ""
@@ -395,7 +420,7 @@ def run_bench(
                 for s in scenarios]
     _write_manifest(out, scenarios, commands, {**settings, "client_module": module,
                                                **({"model_label": label} if label else {})})
-    env = _client_env(tokenizer)
+    env = client_env(tokenizer)
     rows: list[dict] = []
     with tqdm(total=len(scenarios), desc="scenarios", unit="scenario", disable=not progress) as bar:
         for scenario, cmd in zip(scenarios, commands):
