@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from kimi_cookbook.net import normalize_base_url
-from kimi_cookbook.paths import unique_dir, writable_dir
+from kimi_cookbook.paths import atomic_write, check_unused_dir, unique_dir
 from kimi_cookbook.runner import NOTEBOOK_DIR, format_table, list_notebooks, run_notebooks
 from kimi_cookbook.server import connect
 
@@ -30,6 +30,22 @@ def select_notebooks(only: list[str] | None) -> list[Path]:
     return chosen
 
 
+DEMO_WRITES = ("*.ipynb", "summary.md", "summary.html", "results", "*.png")
+"""What a demo writes into its run folder: a given ``--run-dir`` holding any of them is refused."""
+
+
+def _claim(run_dir: str | Path, planned: int) -> Path:
+    """The given run folder, checked again and claimed: its ``summary.md`` is created only if no other run's
+    is there (two demos given one folder at once: the second is refused)."""
+    out = check_unused_dir(run_dir, "--run-dir", DEMO_WRITES)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        atomic_write(out / "summary.md", f"# Cookbook run: running: 0 of {planned} notebooks done\n", exclusive=True)
+    except FileExistsError:
+        raise ValueError(f"--run-dir {out} was taken by another run just now; name a new one") from None
+    return out
+
+
 def new_run_dir(base: str | Path = "runs") -> Path:
     """A fresh ``BASE/YYYYmmdd-HHMMSS`` folder (``-2``, ``-3``, ... when taken): never shared by two demos, even
     started in the same second by two processes."""
@@ -41,13 +57,13 @@ def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[s
     notebooks = select_notebooks(only)
     if base_url:
         normalize_base_url(base_url)  # refused before any folder is made
-    if run_dir:
-        writable_dir(run_dir, "--run-dir", create=False)  # a file in the way is refused before the server starts
+    if run_dir:  # a file in the way, or an earlier run's files, refused before the server starts
+        check_unused_dir(run_dir, "--run-dir", DEMO_WRITES, " or leave --run-dir out for a fresh runs/TIMESTAMP")
     started = time.perf_counter()
     if not base_url:
         print("starting the embedded server (llama.cpp, tiny local model on CPU)", flush=True)
     with connect("embedded", base_url=base_url, progress=sys.stderr.isatty()) as srv:
-        run_dir = writable_dir(run_dir, "--run-dir") if run_dir else new_run_dir()
+        run_dir = _claim(run_dir, len(notebooks)) if run_dir else new_run_dir()
         print(f"running {len(notebooks)} notebooks into {run_dir}/", flush=True)
         # benchmark notebooks put their result folders under $KIMI_COOKBOOK_RUNS: keep them in this run's folder
         os.environ.setdefault("KIMI_COOKBOOK_RUNS", str((run_dir / "results").resolve()))
