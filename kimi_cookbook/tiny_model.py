@@ -145,8 +145,17 @@ def train_byte_level_bpe(vocab_size: int, special_tokens: list[str], unk_token: 
     return tok
 
 
-def _build_tokenizer(hf_dir: Path):
+def fast_tokenizer_class():
+    """transformers' ``PreTrainedTokenizerFast``, imported without its advice that PyTorch is missing (it is not
+    needed for tokenizers; the line broke the command line's one-line errors on machines without torch)."""
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast
+
+
+def _build_tokenizer(hf_dir: Path):
+    PreTrainedTokenizerFast = fast_tokenizer_class()  # noqa: N806
 
     tok = train_byte_level_bpe(VOCAB_SIZE, SPECIAL_TOKENS)
     fast = PreTrainedTokenizerFast(

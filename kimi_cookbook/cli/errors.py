@@ -24,6 +24,10 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C, with what was kept (exit 130)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: what finished is kept, summaries say "interrupted" (exit 130)."""
+
+
 # the run failures of the domain modules, by name: only a module that was imported can have raised one, so
 # nothing is imported here (the CLI starts without openai, pandas or SGLang's client installed)
 _DOMAIN_FAILURES = (("kimi_cookbook.server", "ServerStartError"), ("kimi_cookbook.bench.speed", "BenchError"),
@@ -46,10 +50,24 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_FAILED
 
 
+def _terminated(exc: BaseException | None) -> bool:
+    """Whether ``exc`` or an exception it was raised while handling is SIGTERM's."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, Terminated):
+            return True
+        exc, seen = exc.__context__, seen + 1
+    return False
+
+
 def one_line(exc: BaseException) -> str:
     """What was wrong and what to do, on one line."""
     if isinstance(exc, KeyboardInterrupt):
-        text = f"interrupted; {exc}" if str(exc) else "interrupted (Ctrl-C)"
+        how = "interrupted (SIGTERM)" if _terminated(exc) else "interrupted"
+        if str(exc) and not isinstance(exc, Terminated):
+            text = f"{how}; {exc}"
+        else:
+            text = how if how != "interrupted" else "interrupted (Ctrl-C)"
     elif isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, ConnectionError)) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
         text = f"error: {where}{exc.strerror.lower()}; check the path (a folder you can write, a file that exists)"
