@@ -26,7 +26,8 @@ def new_results_dir(base: str | os.PathLike | None = None, prefix: str = "bench"
     return unique_dir(base if base is not None else (os.environ.get(RUNS_ENV) or "runs"), prefix)
 
 
-RESULT_FILES = ("results.jsonl", "results.csv", "client.jsonl", "manifest.json", "*.log", "gsm8k.json")
+RESULT_FILES = ("results.jsonl", "results.csv", "client.jsonl", "manifest.json", "*.log", "*.requests.jsonl",
+                "gsm8k.json")
 """What a benchmark run writes into its folder (names and patterns): any of them there means the folder is used."""
 
 
