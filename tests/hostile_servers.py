@@ -113,6 +113,9 @@ class Drip(Quiet):
     time, so a per-read timeout never fires."""
 
     def do_GET(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", "1000000")
@@ -124,6 +127,8 @@ class Drip(Quiet):
                 time.sleep(1.0)
         except OSError:
             pass
+
+    do_POST = do_GET
 
 
 class Huge(Quiet):

@@ -280,6 +280,13 @@ def test_smoke_against_a_slow_drip_ends_on_time(capsys, drip, tmp_path):
     assert "nothing answers" in one_line(err)
 
 
+def test_gsm8k_over_the_openai_api_has_a_deadline(drip):
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match="did not finish within 2 s"):
+        bench.run_gsm8k_openai(drip, "m", num_questions=2, num_shots=1, parallel=2, timeout_s=2)
+    assert time.monotonic() - t0 < 8
+
+
 def test_a_huge_body_is_not_read_whole():
     with serve(Huge, size=512 * 2**20) as (url, _):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

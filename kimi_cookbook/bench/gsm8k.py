@@ -12,12 +12,14 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import math
 import os
+import queue
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -240,9 +242,44 @@ def run_gsm8k_openai(
         return r.choices[0].text, (r.usage.completion_tokens if r.usage else 0)
 
     tic = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        answers = list(pool.map(ask, items))
+    answers = _with_deadline(ask, items, parallel, timeout_s * math.ceil(len(items) / parallel))
     return _score(labels, answers, time.perf_counter() - tic)
+
+
+def _with_deadline(fn: Callable, items: list, parallel: int, deadline_s: float) -> list:
+    """``[fn(x) for x in items]`` on ``parallel`` threads, all done within ``deadline_s`` seconds in total, else
+    TimeoutError: the openai client's timeout is per read, so a server that answers a byte at a time would hold a
+    request for ever. The threads are daemons: one still blocked on such a server never holds up the exit."""
+    results: list = [None] * len(items)
+    todo = queue.SimpleQueue()
+    for i in range(len(items)):
+        todo.put(i)
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        while not failed:
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results[i] = fn(items[i])
+            except BaseException as exc:  # handed to the caller, as ThreadPoolExecutor.map does
+                failed.append(exc)
+
+    threads = [threading.Thread(target=work, daemon=True, name="gsm8k") for _ in range(min(parallel, len(items)))]
+    for t in threads:
+        t.start()
+    end = time.monotonic() + deadline_s
+    for t in threads:
+        t.join(max(0.0, end - time.monotonic()))
+    if failed:
+        raise failed[0]
+    if any(t.is_alive() for t in threads):
+        failed.append(TimeoutError())  # the workers take no new question
+        raise TimeoutError(f"GSM8K over /v1/completions did not finish within {deadline_s:g} s (the server answers "
+                           "too slowly or not at all); the run was abandoned")
+    return results
 
 
 @dataclass
