@@ -79,7 +79,7 @@ def redact(text: str) -> str:
     text = _SECRET_PARAM.sub(r"\g<head>***", text)
     text = _SECRET_FLAG.sub(r"\g<head>***", text)
     key = api_key()
-    return text.replace(key, "***") if key and len(key) >= 4 else text  # the key itself, wherever it shows
+    return text.replace(key, "***") if key and len(key) >= 8 else text  # the key itself, wherever it shows
 
 
 def redact_json(value, _depth: int = 0):
