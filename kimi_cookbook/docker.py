@@ -384,8 +384,7 @@ def compose_yaml(hardware: str = "mi300x", **kw) -> str:
         f"# Ready when `docker compose ps` says healthy; the API is at http://127.0.0.1:{port}/v1 (this host only).\n"
         f"{behind}"
     )
-    body = header + yaml.safe_dump(spec, sort_keys=False, default_flow_style=False, width=100)
-    return body + f"{_FINGERPRINT}{_fingerprint(body)}\n"
+    return header + yaml.safe_dump(spec, sort_keys=False, default_flow_style=False, width=100)
 
 
 _FINGERPRINT = "# kimi-cookbook fingerprint (-o rewrites this file only while it matches; --force otherwise): "
@@ -395,6 +394,12 @@ def _fingerprint(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def with_fingerprint(text: str) -> str:
+    """``text`` (a Compose file) with a last comment line fingerprinting it: what ``docker --compose -o`` writes, so
+    that a later ``-o`` can tell its own unedited file (:func:`written_by_cookbook`) from anyone else's."""
+    return text + f"{_FINGERPRINT}{_fingerprint(text)}\n"
 
 
 def written_by_cookbook(text: str) -> bool:

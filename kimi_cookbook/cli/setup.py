@@ -17,6 +17,7 @@ from kimi_cookbook.docker import (
     docker_pull,
     docker_run,
     preinstall,
+    with_fingerprint,
     written_by_cookbook,
 )
 from kimi_cookbook.hardware import GPUS
@@ -45,7 +46,7 @@ def _cmd_compose(args: argparse.Namespace) -> int:
         if not ours:
             raise ValueError(f"-o {out} exists and was not written by kimi-cookbook, or was edited since; pass "
                              "--force to replace it, or name another file")
-    atomic_write(out, text)  # whole or not at all; a symlink is replaced, its target left alone
+    atomic_write(out, with_fingerprint(text))  # whole or not at all; a symlink is replaced, its target left alone
     print(f"wrote {out}; start it with: docker compose -f {shlex.quote(str(out))} up -d")
     return 0
 
