@@ -30,6 +30,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kimi_cookbook.paths import atomic_write
 from kimi_cookbook.runner import execute_notebook, list_notebooks, notebook_parameters
 
 MAX_DEF_LINES = 6  # a def/class longer than this in a cell is helper logic: move it into kimi_cookbook
@@ -406,36 +407,61 @@ def _execute_all(runnable, out_dir: Path, base_url: str, timeout: int, store: bo
             error = "\n    ".join(result.error.splitlines()[-6:])
             problems.append(Problem(str(path), "execute", f"fails under papermill:\n    {error}"))
         elif store:
-            kept = store_outputs(path, result.output)
+            try:
+                kept = store_outputs(path, result.output)
+            except ValueError as exc:
+                problems.append(Problem(str(path), "keep-outputs", str(exc)))
+                continue
             print(f"  kept the outputs of {kept} cell(s) in {path}", file=sys.stderr)
     return problems
 
 
 def store_outputs(source: Path | str, executed: Path | str) -> int:
-    """Copy the outputs of ``source``'s ``# NBVAL_CHECK_OUTPUT`` cells from ``executed`` (papermill's copy,
-    matched by cell id) into ``source``, marked ``keep_output``; every other cell is stripped. Returns how
-    many cells keep outputs."""
+    """Copy the outputs of ``source``'s ``# NBVAL_CHECK_OUTPUT`` cells from ``executed`` (papermill's copy) into
+    ``source``, marked ``keep_output``; every other cell is stripped. Returns how many cells keep outputs.
+
+    Cells are matched by id, or by position and source where ``source`` has no ids (nbformat 4.4: papermill's
+    copy gets new ids, and its injected parameters cell is skipped). A checked cell with no match is a
+    ValueError and ``source`` is left as it was; it is rewritten whole (temporary file, then renamed) or not
+    at all."""
     import nbformat
 
     nb = nbformat.read(str(source), as_version=4)
-    ran = {c.get("id"): c for c in nbformat.read(str(executed), as_version=4).cells}
-    kept = 0
-    for cell in nb.cells:
+    ran_cells = [c for c in nbformat.read(str(executed), as_version=4).cells
+                 if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    by_id = {c.get("id"): c for c in ran_cells if c.get("id")}
+    same_shape = len(ran_cells) == len(nb.cells)
+
+    def match(i: int, cell):
+        if cell.get("id") and cell.get("id") in by_id:
+            return by_id[cell["id"]]
+        if same_shape and ran_cells[i].get("source") == cell.get("source"):
+            return ran_cells[i]
+        return None
+
+    kept, missing = 0, []
+    for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
+        ran = match(i, cell) if is_checked(cell) else None
+        if is_checked(cell) and ran is None:
+            missing.append(i + 1)
         cell.execution_count = None
         cell.metadata.pop("keep_output", None)
         cell.outputs = []
-        if is_checked(cell) and cell.get("id") in ran:
+        if ran is not None:
             cell.metadata["keep_output"] = True
-            cell.outputs = ran[cell.id].get("outputs", [])
+            cell.outputs = ran.get("outputs", [])
             for out in cell.outputs:
                 if "execution_count" in out:
                     out["execution_count"] = None
             kept += 1
+    if missing:
+        raise ValueError(f"{source}: cell(s) {missing} (# NBVAL_CHECK_OUTPUT) have no counterpart in the executed "
+                         "copy (by id or by position); the notebook was left as it was")
     nb.metadata.pop("widgets", None)
     nb.metadata.pop("papermill", None)
-    nbformat.write(nb, str(source))
+    atomic_write(source, nbformat.writes(nb) + "\n")
     return kept
 
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from kimi_cookbook.net import normalize_base_url
-from kimi_cookbook.paths import unique_dir, writable_dir
+from kimi_cookbook.paths import atomic_write, check_unused_dir, unique_dir
 from kimi_cookbook.report import sections
 from kimi_cookbook.runner import format_table, list_notebooks, run_notebooks
 from kimi_cookbook.server import connect
@@ -38,6 +38,22 @@ def select_notebooks(notebook_dir: str | Path, only: list[str] | None) -> list[P
     if unknown:
         raise ValueError(f"no notebook matches {unknown}; notebooks are: {', '.join(p.stem for p in notebooks)}")
     return chosen
+
+
+DEMO_WRITES = ("*.ipynb", "summary.md", "summary.html", "results", "*.png")
+"""What a demo writes into its run folder: a given ``--run-dir`` holding any of them is refused."""
+
+
+def _claim(run_dir: str | Path, planned: int) -> Path:
+    """The given run folder, checked again and claimed: its ``summary.md`` is created only if no other run's
+    is there (two demos given one folder at once: the second is refused)."""
+    out = check_unused_dir(run_dir, "--run-dir", DEMO_WRITES)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        atomic_write(out / "summary.md", f"# Cookbook run: running: 0 of {planned} notebooks done\n", exclusive=True)
+    except FileExistsError:
+        raise ValueError(f"--run-dir {out} was taken by another run just now; name a new one") from None
+    return out
 
 
 def new_run_dir(base: str | Path = "runs") -> Path:
@@ -65,13 +81,13 @@ def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[s
     notebooks = select_notebooks(notebook_dir, only)
     if base_url:
         normalize_base_url(base_url)  # refused before any folder is made
-    if run_dir:
-        writable_dir(run_dir, "--run-dir", create=False)  # a file in the way is refused before the server starts
+    if run_dir:  # a file in the way, or an earlier run's files, refused before the server starts
+        check_unused_dir(run_dir, "--run-dir", DEMO_WRITES, " or leave --run-dir out for a fresh runs/TIMESTAMP")
     started = time.perf_counter()
     if not base_url:
         print("starting the embedded server (llama.cpp, tiny local model on CPU)", flush=True)
     with connect("embedded", base_url=base_url, progress=sys.stderr.isatty()) as srv:
-        run_dir = writable_dir(run_dir, "--run-dir") if run_dir else new_run_dir()
+        run_dir = _claim(run_dir, len(notebooks)) if run_dir else new_run_dir()
         print(f"running {len(notebooks)} notebooks into {run_dir}/", flush=True)
         if srv.command:
             print(f"$ {srv.command}")

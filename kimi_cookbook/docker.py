@@ -50,6 +50,21 @@ RISKY_FLAGS: dict[str, str] = {
 }
 
 
+def _volume_flag(path: str, target: str, what: str) -> str:
+    """The ``docker run`` flag that mounts host ``path`` at ``target``: ``-v PATH:TARGET``, or ``--mount`` when the
+    path holds a ``:`` (which ``-v`` would read as a separator); a leading ``~`` stays the user's home."""
+    if not isinstance(path, str) or not path.strip() or "\n" in path or "\0" in path:
+        raise ValueError(f"{what} must be a host folder, got {path!r}")
+    if ":" not in path:
+        return f"-v {_quote_path(path + ':' + target)}"
+    if "," in path or '"' in path:
+        raise ValueError(f"{what} {path!r} holds ':' and ',' or '\"': docker cannot mount it (neither -v nor "
+                         "--mount can say it); use a path without them, e.g. a symlink to it")
+    if path == "~" or path.startswith("~/"):
+        return f'--mount "type=bind,source=$HOME"{shlex.quote(path[1:] + ",target=" + target)}'
+    return f"--mount {shlex.quote(f'type=bind,source={path},target={target}')}"
+
+
 def _quote_path(path: str) -> str:
     """Quote a host path for the shell, keeping a leading ``~/`` expandable."""
     if path == "~" or path.startswith("~:"):  # a bare ~ followed by ':' would not expand: use $HOME
@@ -126,9 +141,9 @@ def docker_run(
         lines.append("--gpus all")
     lines.append(f"--shm-size {shm_size}")
     lines.append("--network=host" if host_network else f"-p 127.0.0.1:{int(port)}:{int(port)}")
-    lines.append(f"-v {_quote_path(model_cache + ':' + CONTAINER_CACHE)}")
+    lines.append(_volume_flag(model_cache, CONTAINER_CACHE, "model_cache"))
     if workdir:
-        lines.append(f"-v {_quote_path(workdir + ':' + CONTAINER_WORKDIR)} -w {CONTAINER_WORKDIR}")
+        lines.append(f"{_volume_flag(workdir, CONTAINER_WORKDIR, 'workdir')} -w {CONTAINER_WORKDIR}")
     if jit_volume:
         lines.append(f"-v {jit_volume}:{jit_cache.CONTAINER_DIR}")
         lines += [f"-e {k}={v}" for k, v in jit_cache.container_env().items()]
@@ -182,6 +197,16 @@ def _compose_path(path: str) -> str:
     if escaped == "~" or escaped.startswith("~/"):
         return "${HOME}" + escaped[1:]
     return escaped
+
+
+def _compose_volume(model_cache: str):
+    """The model cache's Compose volume: ``HOST:CONTAINER``, or the long form (``type: bind``, ``source``,
+    ``target``) when the host path holds a ``:``, which the short form would split on."""
+    if not isinstance(model_cache, str) or not model_cache.strip() or "\n" in model_cache or "\0" in model_cache:
+        raise ValueError(f"model_cache must be a host folder, got {model_cache!r}")
+    if ":" in model_cache:
+        return {"type": "bind", "source": _compose_path(model_cache), "target": CONTAINER_CACHE}
+    return f"{_compose_path(model_cache)}:{CONTAINER_CACHE}"
 
 
 def compose_spec(
@@ -289,7 +314,7 @@ def _server_service(*, gpu, spec, image: str, port: int, model_cache: str, shm_s
     if publish:
         service["ports"] = [f"127.0.0.1:{port}:{port}"]
     service.update({
-        "volumes": [f"{_compose_path(model_cache)}:{CONTAINER_CACHE}"]
+        "volumes": [_compose_volume(model_cache)]
         + ([f"{jit_volume}:{jit_cache.CONTAINER_DIR}"] if jit_volume else []),
         "shm_size": shm_size,
         "security_opt": ["no-new-privileges:true"],
@@ -354,6 +379,28 @@ def compose_yaml(hardware: str = "mi300x", **kw) -> str:
         f"{behind}"
     )
     return header + yaml.safe_dump(spec, sort_keys=False, default_flow_style=False, width=100)
+
+
+_FINGERPRINT = "# kimi-cookbook fingerprint (-o rewrites this file only while it matches; --force otherwise): "
+
+
+def _fingerprint(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def with_fingerprint(text: str) -> str:
+    """``text`` (a Compose file) with a last comment line fingerprinting it: what ``docker --compose -o`` writes, so
+    that a later ``-o`` can tell its own unedited file (:func:`written_by_cookbook`) from anyone else's."""
+    return text + f"{_FINGERPRINT}{_fingerprint(text)}\n"
+
+
+def written_by_cookbook(text: str) -> bool:
+    """Whether ``text`` is a Compose file :func:`compose_yaml` wrote and nobody edited since: its last line is
+    the fingerprint of everything above it."""
+    body, sep, last = text.rstrip("\n").rpartition("\n")
+    return bool(sep) and last.startswith(_FINGERPRINT) and last[len(_FINGERPRINT):] == _fingerprint(body + "\n")
 
 
 def load_compose_schema() -> dict:

@@ -63,8 +63,8 @@ def parse_metrics(text: str, prefix: str | None = PREFIX):
             for s in family.samples:
                 rows.append({"family": family.name, "type": family.type, "sample": s.name, "labels": dict(s.labels),
                              "value": float(s.value)})
-    except ValueError as exc:
-        raise ValueError(f"not Prometheus text ({exc}); is this a /metrics endpoint?") from None
+    except Exception as exc:  # noqa: BLE001 - the parser raises more than ValueError on odd lines (IndexError)
+        raise ValueError(f"not Prometheus text ({type(exc).__name__}: {exc}); is this a /metrics endpoint?") from None
     return pd.DataFrame(rows, columns=["family", "type", "sample", "labels", "value"])
 
 
@@ -101,10 +101,10 @@ def fetch_metrics(base_url: str, timeout: float = 5.0) -> str:
 
 def metrics_status(base_url: str, timeout: float = 5.0) -> tuple[bool, str]:
     """``(True, "N sglang:* metric families")`` when ``/metrics`` serves SGLang's metrics, else
-    ``(False, reason)``. Never raises for a server that lacks the endpoint."""
+    ``(False, reason)``. Never raises, whatever the server answers (or a base URL that is not one)."""
     try:
         frame = parse_metrics(fetch_metrics(base_url, timeout))
-    except (RuntimeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - documented as never raising
         return False, str(exc)
     if frame.empty:
         return False, f"{metrics_url(base_url)} has no {PREFIX}* metrics (not an SGLang server?)"
@@ -140,9 +140,10 @@ class MetricsSampler:
         t = time.monotonic() - self._t0
         try:
             values = key_values(parse_metrics(fetch_metrics(self.base_url, self.timeout_s)))
-        except (RuntimeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a poll that fails is counted, never kills the sampler's thread
             self.errors += 1
-            self.last_error = str(exc)
+            self.last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, (RuntimeError, ValueError)) \
+                else str(exc)
             return None
         row = {"t_s": round(t, 3), **values}
         self.rows.append(row)
@@ -179,7 +180,7 @@ class MetricsSampler:
     def frame(self):
         import pandas as pd
 
-        df = pd.DataFrame(self.rows, columns=["t_s", *KEY_METRICS])
+        df = pd.DataFrame(self.rows, columns=["t_s", *KEY_METRICS]).astype(float)  # a metric never seen: NaN
         dt = df["t_s"].diff()
         df["generation_tokens_per_s"] = (df["generation_tokens_total"].diff() / dt).where(dt > 0)
         return df

@@ -105,18 +105,27 @@ def _parent_death_signal_fn():
 def _popen(argv: list[str], kwargs: dict) -> subprocess.Popen:
     """Popen in a new session. In the main thread, Ctrl-C during the fork is held until the child exists, then
     the child is stopped and KeyboardInterrupt raised: an interrupt inside the fork's at-fork hooks would
-    leave the ``logging`` module's lock held and hang the process at exit."""
+    leave the ``logging`` module's lock held and hang the process at exit. SIGTERM, when a Python handler
+    takes it (the command line's: handled like Ctrl-C), is held the same way and delivered again afterwards."""
     if threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         return subprocess.Popen(argv, start_new_session=True, preexec_fn=_parent_death_signal_fn(), **kwargs)  # noqa: PLW1509
+    term = signal.getsignal(signal.SIGTERM)
+    hold_term = callable(term)
     held: list[int] = []
     signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    if hold_term:
+        signal.signal(signal.SIGTERM, lambda signum, frame: held.append(signum))
     try:
         proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=_parent_death_signal_fn(), **kwargs)  # noqa: PLW1509
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if hold_term:
+            signal.signal(signal.SIGTERM, term)
     if held:
         stop_group(proc, 5.0)
+        if signal.SIGTERM in held:
+            signal.raise_signal(signal.SIGTERM)  # its handler raises here
         raise KeyboardInterrupt
     return proc
 

@@ -24,7 +24,7 @@ import pandas as pd
 from kimi_cookbook.versions import PAGE_VERSION
 
 __all__ = ["BENCH_METRICS", "RunResults", "benchmark_table", "capacity_headline", "gather", "gsm8k_line",
-           "notebook_defaults", "sections"]
+           "md_cell", "notebook_defaults", "sections"]
 
 BENCH_METRICS = {
     "output_token_throughput_tok_s": "output throughput (tok/s)",
@@ -173,12 +173,20 @@ def _plots(found: RunResults, run_dir: Path) -> list[tuple[str, str]]:
     return plots
 
 
-def _md_table(frame: pd.DataFrame) -> list[str]:
-    def cell(v) -> str:
-        return "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v).replace("|", "\\|")
+def md_cell(value) -> str:
+    """``value`` as the text of one markdown table cell, whatever it holds (a server's answer may hold anything):
+    ``|`` escaped, line breaks as spaces, ``<``/``>``/``&`` as HTML entities (no markup gets through), long text
+    cut at 300 characters."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    text = " ".join(str(value).split())
+    text = html.escape(text, quote=False).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    return text if len(text) <= 300 else text[:299] + "…"
 
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+
+def _md_table(frame: pd.DataFrame) -> list[str]:
+    lines = ["| " + " | ".join(md_cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(md_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return lines
 
 
@@ -197,16 +205,19 @@ def sections(run_dir: str | os.PathLike) -> tuple[list[str], str]:
         parts.append(f"<p>{html.escape(text)}</p>")
     else:
         table = benchmark_table(found.bench)
-        where = (f"Results folder `{found.bench_dir.relative_to(run_dir)}`; server model "
-                 f"`{found.manifest.get('model')}` at {found.manifest.get('base_url')}, client backend "
-                 f"`{found.manifest.get('backend')}`, dataset `{found.manifest.get('dataset_name')}`.")
+        m = found.manifest
+
+        def where(esc) -> str:  # the model name and URL come from the server: escaped, never markup
+            return (f"Results folder {esc(found.bench_dir.relative_to(run_dir))}; server model {esc(m.get('model'))} "
+                    f"at {esc(m.get('base_url'))}, client backend {esc(m.get('backend'))}, dataset "
+                    f"{esc(m.get('dataset_name'))}.")
         caveat = ("" if _comparable(found.manifest) else
                   " This run served the tiny embedded model on CPU: it shows the benchmark path works end to end; "
                   "its numbers say nothing about Kimi-Linear's speed. To measure it, run `kimi-cookbook bench "
                   "--base-url URL --preset page` against SGLang serving the model (or notebook 05 with "
                   "`PRESET = \"page\"`).")
-        md += [where + caveat, ""] + _md_table(table)
-        parts.append(f"<p>{html.escape(where + caveat)}</p>" + table.to_html(index=False, na_rep=""))
+        md += [where(md_cell) + caveat, ""] + _md_table(table)
+        parts.append(f"<p>{html.escape(where(str) + caveat)}</p>" + table.to_html(index=False, na_rep=""))
 
     md += ["", "## Accuracy: GSM8K beside the page", ""]
     parts.append("<h2>Accuracy: GSM8K beside the page</h2>")

@@ -7,11 +7,15 @@ notebooks or the folder to read as an argument: nothing here knows where a check
 from __future__ import annotations
 
 import html
+import re
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from kimi_cookbook.net import redact
+from kimi_cookbook.paths import atomic_write
 
 Sections = Callable[[Path], tuple[list[str], str]]
 """What a run measured, for its summary: ``run_dir`` -> (markdown lines, HTML), e.g.
@@ -115,17 +119,19 @@ def write_summary(results: list[NotebookResult], run_dir: Path, sections: Sectio
     md += [f"| [{r.name}]({r.output.name}) | {r.status} | {r.seconds:.1f} |" for r in results]
     for r in results:
         if r.error:
-            md += ["", f"## {r.name} failed", "", "```", r.error, "```"]
+            fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", r.error)), default=0))
+            md += ["", f"## {r.name} failed", "", fence, redact(r.error), fence]
     results_md, results_html = sections(Path(run_dir)) if sections else ([], "")
-    (run_dir / "summary.md").write_text("\n".join(md + results_md) + "\n")
+    atomic_write(run_dir / "summary.md", "\n".join(md + results_md) + "\n")
     rows = "".join(
         f"<tr><td><a href='{html.escape(r.output.name)}'>{html.escape(r.name)}</a></td>"
         f"<td>{r.status}</td><td>{r.seconds:.1f}</td></tr>" for r in results
     )
-    errors = "".join(f"<h2>{html.escape(r.name)} failed</h2><pre>{html.escape(r.error)}</pre>"
+    errors = "".join(f"<h2>{html.escape(r.name)} failed</h2><pre>{html.escape(redact(r.error))}</pre>"
                      for r in results if r.error)
-    (run_dir / "summary.html").write_text(
+    atomic_write(
+        run_dir / "summary.html",
         f"<!doctype html><meta charset='utf-8'><title>Cookbook run</title>"
         f"<h1>Cookbook run: {html.escape(title)}</h1><table border=1><tr><th>notebook</th>"
-        f"<th>status</th><th>seconds</th></tr>{rows}</table>{errors}\n{results_html}\n"
+        f"<th>status</th><th>seconds</th></tr>{rows}</table>{errors}\n{results_html}\n",
     )

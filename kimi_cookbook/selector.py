@@ -75,7 +75,9 @@ def initial_state(options: dict | None = None) -> dict:
     return state
 
 
-def _check_values(values: dict) -> dict:
+def check_values(values: dict) -> dict:
+    """The generator's full state for ``values`` (option group -> choice); ValueError naming the group of a value
+    that is not one of its choices (``hardware: unknown choice 'h100\\n'; choose one of [...]``)."""
     unknown = set(values) - set(OPTIONS)
     if unknown:
         raise ValueError(f"unknown option group(s) {sorted(unknown)}; groups are: {', '.join(OPTIONS)}")
@@ -106,7 +108,7 @@ def render_command(values: dict | None = None, *, sglang_version: str | None = N
     left out take the page's initial state. Unknown groups or ids raise ``ValueError``. ``sglang_version``
     (default: the page's) picks the flags that differ between versions, as :func:`build_launch_spec` does.
     """
-    state = _check_values(values or {})
+    state = check_values(values or {})
     if state["modelname"] == "instruct" and state["reasoning"] == "enabled":
         return PAGE_ERROR_TEXT
     return build_launch_command(

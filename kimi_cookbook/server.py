@@ -36,7 +36,16 @@ from pathlib import Path
 from typing import Self
 
 from kimi_cookbook import processes
-from kimi_cookbook.net import DEFAULT_HOST, PortInUseError, check_port, free_port, http_get, normalize_base_url
+from kimi_cookbook.net import (
+    DEFAULT_HOST,
+    PortInUseError,
+    api_key,
+    api_key_env,
+    check_port,
+    free_port,
+    http_get,
+    normalize_base_url,
+)
 from kimi_cookbook.processes import display_command
 from kimi_cookbook.readiness import FLAVORS, ServerStartError, list_models, probe, ready, server_flavor
 from kimi_cookbook.selector import LAUNCH_KNOBS, build_launch_spec
@@ -270,10 +279,11 @@ def _spawn(
     timeout_s: float,
     health: bool,
     progress: bool,
+    env_drop: frozenset[str] = frozenset(),
 ) -> Server:
     log = Path(log_path) if log_path else _default_log_path(kind, port)
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **env_add}
+    env = {**{k: v for k, v in os.environ.items() if k.lower() not in env_drop}, **env_add}
     with open(log, "ab") as fh:
         fh.write(f"$ {command}\n".encode())
         fh.flush()
@@ -285,7 +295,7 @@ def _spawn(
         kind=kind,
         flavor=flavor,
         argv=list(argv),
-        env=dict(env_add),
+        env={k: ("***" if k in _SECRET_ENV else v) for k, v in env_add.items()},
         command=command,
         log_path=str(log),
         process=proc,
@@ -306,7 +316,7 @@ def _spawn(
     except BaseException as exc:  # timeout, dead child, KeyboardInterrupt: never leave the child behind
         srv.stop(grace_s=5.0)
         if isinstance(exc, ServerStartError):
-            exc.pid, exc.argv, exc.env = proc.pid, list(argv), dict(env_add)
+            exc.pid, exc.argv, exc.env = proc.pid, list(argv), dict(srv.env)
         raise
     return srv
 
@@ -346,6 +356,26 @@ def embedded_argv(
     ]
 
 
+_SECRET_ENV = frozenset({"API_KEY"})
+
+
+def _embedded_env(key: str | None) -> tuple[dict[str, str], frozenset[str], str]:
+    """(variables added, variables dropped, the command's prefix) for llama.cpp's server. Its settings are
+    pydantic settings: every one of them is also read from the environment (``HOST``, ``PORT``, ``API_KEY``,
+    ``MODEL``, ``N_CTX``, ... any case), and ``HOST``/``PORT`` even override the flags. So none is inherited
+    (a ``PORT`` set for something else would move the server off the port waited on); the key, when given,
+    goes in ``API_KEY`` (never on the command line, where ``ps`` shows it)."""
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    drop = frozenset({f.lower() for f in (*ServerSettings.model_fields, *ModelSettings.model_fields)}
+                     | {"config_file"})
+    if not key:
+        return {}, drop, ""
+    name = api_key_env()
+    shown = f'"${name}"' if name and key == api_key() else "***"
+    return {"API_KEY": key}, drop, f"API_KEY={shown} "
+
+
 def launch_embedded(
     *,
     port: int = 0,
@@ -356,12 +386,15 @@ def launch_embedded(
     n_ctx: int = 4096,
     progress: bool = True,
     health_endpoint: bool = False,
+    api_key: str | None = None,
 ) -> Server:
     """Start llama.cpp's OpenAI server (llama-cpp-python) on the tiny local model; wait until ready.
 
     Ready: ``/v1/models`` lists the tiny model's name (a foreign server on the port is an error). With
     ``health_endpoint`` the server also answers ``GET /health`` (SGLang's router registers a worker only then),
-    and ready needs it to answer 200.
+    and ready needs it to answer 200. With ``api_key`` the server wants it on every request (as SGLang's
+    ``--api-key`` does on every path but ``/health`` and ``/metrics``); the cookbook's requests send
+    ``$SGLANG_API_KEY``, so set that to the same.
     """
     timeout_s = _check_timeout(timeout_s)
     try:  # optional dependency, imported only to say clearly when it is missing
@@ -374,6 +407,7 @@ def launch_embedded(
     port = check_port(port, host)
     argv = embedded_argv(str(tiny.gguf_path), model=tiny.name, host=host, port=port, n_ctx=n_ctx,
                          health_endpoint=health_endpoint)
+    env_add, env_drop, prefix = _embedded_env(api_key)
     return _spawn(
         argv,
         kind="embedded",
@@ -381,13 +415,14 @@ def launch_embedded(
         base_url=f"http://{host}:{port}",
         model=tiny.name,
         tokenizer_path=tiny.tokenizer_path,
-        command=display_command(argv),
-        env_add={},
+        command=prefix + display_command(argv),
+        env_add=env_add,
         log_path=log_path,
         port=port,
         timeout_s=timeout_s,
         health=health_endpoint,
         progress=progress,
+        env_drop=env_drop,
     )
 
 
@@ -462,6 +497,10 @@ def attach(
         raise ServerStartError(f"{url} is not an OpenAI-compatible server ({seen}): check the port, or attach to "
                                "SGLang's http://HOST:PORT")
     if state == "locked":
+        name = api_key_env()
+        if name:
+            raise ServerStartError(f"{url} refused the API key in ${name} ({seen}): set it to the server's "
+                                   "--api-key")
         raise ServerStartError(f"{url} wants an API key ({seen}): set $SGLANG_API_KEY to the server's --api-key")
     waited = wait_ready(
         url,
@@ -500,4 +539,7 @@ def connect(backend: str = "embedded", base_url: str = "", **kw) -> Server:
         return attach(base_url, **{k: v for k, v in kw.items() if k in allowed})
     if backend == "embedded":
         return launch_embedded(**{k: v for k, v in kw.items() if k not in SGLANG_KNOBS})
-    return launch_sglang(**{k: v for k, v in kw.items() if k != "cache_dir" and k != "n_ctx"})
+    if kw.get("api_key"):
+        raise ValueError("api_key is for the embedded server; start SGLang with --api-key yourself and attach with "
+                         "base_url, $SGLANG_API_KEY set (the key stays off the command line the cookbook shows)")
+    return launch_sglang(**{k: v for k, v in kw.items() if k not in ("cache_dir", "n_ctx", "api_key")})

@@ -30,8 +30,9 @@ from kimi_cookbook import bench
 from kimi_cookbook.errors import RunError
 from kimi_cookbook.hardware import get_gpu
 from kimi_cookbook.jit_cache import cache_state, start_kind
-from kimi_cookbook.paths import writable_dir
-from kimi_cookbook.report import gather
+from kimi_cookbook.net import normalize_base_url, redact, redact_json
+from kimi_cookbook.paths import atomic_write, check_unused_dir
+from kimi_cookbook.report import gather, md_cell
 from kimi_cookbook.runner import execute_notebook, list_notebooks
 from kimi_cookbook.server import ServerStartError, attach, http_get, launch_sglang
 from kimi_cookbook.sglang_memory import parse_sglang_log
@@ -85,10 +86,24 @@ class SmokeReport:
     full_model: bool | None = None
     pools: list[dict] = field(default_factory=list)
     floor: list[dict] = field(default_factory=list)
+    finished: bool = False  # every step ran (set last): a run that raised, crashed or was stopped never is
 
     @property
     def ok(self) -> bool:
-        return not self.interrupted and bool(self.steps) and all(s.status != "failed" for s in self.steps)
+        """True only for a run that got to its end with every step ok."""
+        return (self.finished and not self.interrupted and bool(self.steps)
+                and all(s.status != "failed" for s in self.steps))
+
+    @property
+    def state(self) -> str:
+        """"passed", "failed", "interrupted", or "running" (written after each step of a run in progress)."""
+        if self.interrupted:
+            return "interrupted"
+        if self.ok:
+            return "passed"
+        if self.finished or any(s.status == "failed" for s in self.steps):
+            return "failed"
+        return "running"
 
 
 # --- checks ------------------------------------------------------------------------------------------
@@ -167,25 +182,30 @@ def allocation_from_log(text: str) -> dict:
 
 
 def server_facts(base_url: str, out: Path) -> dict:
-    """Save /get_model_info, the server info and /metrics (when served) into ``out``; return the allocation."""
+    """Save /get_model_info, the server info and /metrics (when served) into ``out``, every credential masked
+    (SGLang's server info lists all its arguments, ``api_key`` included); return the allocation."""
     facts: dict = {}
     for name, paths in (("model_info", ("/get_model_info", "/model_info")),
                         ("server_info", ("/get_server_info", "/server_info"))):
         for path in paths:
             status, body = http_get(base_url + path, 10.0)
             if status == 200:
-                (out / f"{name}.json").write_bytes(body)
                 try:
-                    facts[name] = json.loads(body)
-                except ValueError:
-                    pass
+                    facts[name] = redact_json(json.loads(body))
+                except (ValueError, RecursionError):
+                    atomic_write(out / f"{name}.txt", redact(body.decode("utf-8", "replace")))
+                else:
+                    atomic_write(out / f"{name}.json", json.dumps(facts[name], indent=2) + "\n")
                 break
     status, body = http_get(base_url + "/metrics", 10.0)
     if status == 200 and body.strip():
-        (out / "metrics.txt").write_bytes(body)
-    info = facts.get("server_info") or {}
+        atomic_write(out / "metrics.txt", redact(body.decode("utf-8", "replace")))
+    info = facts.get("server_info")
+    info = info if isinstance(info, dict) else {}
     # 0.5.16 nests the scheduler's figures under internal_states; 0.5.7 has them at the top level
-    merged = {**info, **next(iter(info.get("internal_states") or [{}]), {})}
+    states = info.get("internal_states")
+    first = states[0] if isinstance(states, list) and states and isinstance(states[0], dict) else {}
+    merged = {**info, **first}
     return {k: merged[k] for k in ALLOCATION_KEYS if k in merged}
 
 
@@ -238,9 +258,18 @@ def notebook_parameters(srv, model_path: str, hardware: str, tp: int, results: P
     }
 
 
+SMOKE_WRITES = ("summary.md", "summary.json", "server.log", "*.ipynb", "results", "model_info.*",
+                "server_info.*", "metrics.txt", "model", "bench")
+"""What a smoke run writes into its folder: a given ``--run-dir`` holding any of them is refused."""
+
+
 def _run_dir(run_dir) -> Path:
+    """The run's folder, made now: a given one checked (unused, writable) first, else a fresh runs/smoke-*."""
     if run_dir:
-        return writable_dir(run_dir, "--run-dir")  # ValueError (bad input) for a file or an unwritable place
+        out = check_unused_dir(run_dir, "--run-dir", SMOKE_WRITES,
+                               " or leave --run-dir out for a fresh runs/smoke-TIMESTAMP")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
     return bench.new_results_dir(prefix="smoke")
 
 
@@ -263,16 +292,30 @@ def run_smoke(
 ) -> SmokeReport:
     """Run the smoke test; the report is also written as ``summary.md`` / ``summary.json`` in the run folder.
 
-    Raises :class:`SmokeError` for a failure before the server is up (no SGLang, no GPU, a launch that dies);
-    later failures are recorded as failed steps. ``extra_args`` go to the launch (e.g.
+    Bad input (hardware, tp, base URL, launch flags, a used ``run_dir``) raises ValueError before any folder
+    exists. Raises :class:`SmokeError` for a failure before the server is up (no SGLang, no GPU, a launch that
+    dies); later failures are recorded as failed steps. The summary says "passed" only when every step ran and
+    passed: a run that raised, crashed or was interrupted says so. ``extra_args`` go to the launch (e.g.
     ``--attention-backend=triton``)."""
     from kimi_cookbook.selector import build_launch_spec
 
     gpu = get_gpu(hardware)
+    if base_url:
+        base_url = normalize_base_url(base_url)
+    extra_args = tuple(SMOKE_LAUNCH_ARGS) + tuple(a for a in extra_args if a not in SMOKE_LAUNCH_ARGS)
+    if run_dir:
+        check_unused_dir(run_dir, "--run-dir", SMOKE_WRITES)
     chosen = [p for p in list_notebooks(notebook_dir) if p.stem[:2] in notebooks]
     if notebooks and not chosen:  # bad input, before any folder or GPU work
         raise ValueError(f"no notebooks {', '.join(notebooks)} in {notebook_dir}: run from the repository root or "
                          "pass --notebooks DIR")
+    t = time.perf_counter()
+    tiny = ensure_tiny_kimi_linear()  # the cache, not the run folder
+    tiny_s = time.perf_counter() - t
+    model_path = str(tiny.path)
+    # bad input (tp, launch flags) fails here, before any folder or GPU work
+    build_launch_spec(gpu.id, model=model_path, tp=tp, extra_args=extra_args, context_length=context_length,
+                      mem_fraction_static=mem_fraction_static)
     out = _run_dir(run_dir)
     report = SmokeReport(run_dir=out, hardware=gpu.id, tp=tp)
 
@@ -282,16 +325,10 @@ def run_smoke(
         log(f"[smoke] {name}: {status} ({report.steps[-1].seconds:.1f} s){' - ' + detail if detail else ''}")
 
     srv = None
-    current, t = "start", time.perf_counter()
+    current, t = "tiny Kimi-Linear", time.perf_counter() - tiny_s
     try:
-        current, t = "tiny Kimi-Linear", time.perf_counter()
-        tiny = ensure_tiny_kimi_linear()
         cfg = tiny.config
         lin = cfg["linear_attn_config"]
-        model_path = str(tiny.path)
-        # bad input (tp, extra args) fails here, before any GPU work
-        extra_args = tuple(SMOKE_LAUNCH_ARGS) + tuple(a for a in extra_args if a not in SMOKE_LAUNCH_ARGS)
-        build_launch_spec(gpu.id, model=model_path, tp=tp, extra_args=extra_args)
         step("tiny Kimi-Linear", t, detail=f"{tiny.path} ({cfg['num_hidden_layers']} layers: "
                                           f"{len(lin['kda_layers'])} KDA, {len(lin['full_attn_layers'])} MLA)")
         current, t = "preflight", time.perf_counter()
@@ -320,21 +357,23 @@ def run_smoke(
         report.startup_s = srv.startup_s
         kind = f", {report.start_kind} start" if report.start_kind else ""
         step("server ready", t, detail=f"{srv.kind} at {srv.base_url} after {srv.startup_s:.1f} s{kind}")
-        t = time.perf_counter()
+        current, t = "server facts", time.perf_counter()
         report.allocation = server_facts(srv.base_url, out)
         if (out / "server.log").is_file():
             report.allocation.update(allocation_from_log((out / "server.log").read_text(errors="replace")))
         step("server facts", t, detail=", ".join(f"{k}={v}" for k, v in report.allocation.items()) or "none")
         params = notebook_parameters(srv, model_path, gpu.id, tp, out / "results")
         for nb in chosen:
-            t = time.perf_counter()
+            current, t = f"notebook {nb.stem}", time.perf_counter()
             res = execute_notebook(nb, out / nb.name, params, timeout=cell_timeout_s)
             if res.status == "ok":
-                step(f"notebook {nb.stem}", t)
+                step(current, t)
             else:
-                step(f"notebook {nb.stem}", t, "failed", res.error.splitlines()[-1] if res.error else "")
+                step(current, t, "failed", res.error.splitlines()[-1] if res.error else "")
+        current, t = "results", time.perf_counter()
         report.bench_block, report.bench_rows = _bench_block(out)
         report.gsm8k, report.gsm8k_text = _gsm8k(out / "results")
+        report.finished = True
     except SmokeError as exc:
         step(current, t, "failed", str(exc))
         raise
@@ -342,9 +381,15 @@ def run_smoke(
         first = str(exc).splitlines()[0]
         report.log_tail = exc.log_tail
         step(current, t, "failed", first)
-        raise SmokeError(f"SGLang did not get ready: {first}; log: {out / 'server.log'}") from exc
+        log_file = out / "server.log"
+        where = f"; log: {log_file}" if log_file.is_file() and log_file.stat().st_size else ""
+        what = "the server" if base_url else "SGLang"
+        raise SmokeError(f"{what} did not get ready: {first}{where}") from exc
     except KeyboardInterrupt:
         report.interrupted = True
+        raise
+    except BaseException as exc:  # a crash: recorded as the step it stopped, never "passed"
+        step(current, t, "failed", f"unexpected error ({type(exc).__name__}: {str(exc).strip()[:200]})")
         raise
     finally:
         if srv is not None:
@@ -358,18 +403,18 @@ def _md_table(rows: list[dict]) -> list[str]:
     if not rows:
         return []
     cols = list(rows[0])
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    return lines + ["| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols) + " |" for r in rows]
+    lines = ["| " + " | ".join(md_cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    return lines + ["| " + " | ".join(md_cell(r.get(c)) for c in cols) + " |" for r in rows]
 
 
 def format_summary(r: SmokeReport) -> str:
+    """The summary as markdown; every server-supplied value escaped for its table cell, credentials masked."""
     done = sum(s.status == "ok" for s in r.steps)
-    head = ("interrupted" if r.interrupted else "passed" if r.ok else "failed")
     title = "Full-size smoke test" if r.mode == "full-size" else "Smoke test"
     partial = " (NOT the full model)" if r.full_model is False else ""
-    lines = [f"# {title}{partial} {head}: {done} of {len(r.steps)} steps ok", ""]
+    lines = [f"# {title}{partial} {r.state}: {done} of {len(r.steps)} steps ok", ""]
     if r.label:
-        lines.append(f"- model: {r.label}")
+        lines.append(f"- model: {md_cell(r.label)}")
     lines.append(f"- hardware: {r.hardware}, tp {r.tp}; SGLang {r.sglang_version or 'version not known'}")
     if r.gpus:
         lines.append(f"- GPUs: {len(r.gpus)} x {', '.join(sorted(set(r.gpus)))}")
@@ -382,12 +427,12 @@ def format_summary(r: SmokeReport) -> str:
     if r.command:
         lines += ["", "```bash", r.command, "```"]
     lines += ["", "| step | status | seconds | detail |", "|---|---|---|---|"]
-    lines += [f"| {s.name} | {s.status} | {s.seconds:.1f} | {s.detail.replace('|', '/')} |" for s in r.steps]
+    lines += [f"| {md_cell(s.name)} | {s.status} | {s.seconds:.1f} | {md_cell(s.detail)} |" for s in r.steps]
     if r.log_tail:
         lines += ["", "## Server log tail", "", "```", r.log_tail, "```"]
     if r.allocation:
         lines += ["", "## What SGLang allocated", "", "| figure | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in r.allocation.items()]
+        lines += [f"| {md_cell(k)} | {md_cell(v)} |" for k, v in r.allocation.items()]
     if r.pools:
         lines += ["", "## SGLang's pools: logged vs the planner's prediction", ""] + _md_table(r.pools)
     if r.floor:
@@ -398,12 +443,15 @@ def format_summary(r: SmokeReport) -> str:
     if r.gsm8k_text:
         lines += ["", "## GSM8K harness (random weights: the score only proves the path)", "", "```",
                   r.gsm8k_text, "```"]
-    return "\n".join(lines) + "\n"
+    return redact("\n".join(lines) + "\n")
 
 
 def write_summary(r: SmokeReport) -> None:
-    (r.run_dir / "summary.md").write_text(format_summary(r))
+    """``summary.md`` and ``summary.json``, each replaced whole (an interrupted write leaves the previous one)."""
+    atomic_write(r.run_dir / "summary.md", format_summary(r))
     data = asdict(r)
     data["run_dir"] = str(r.run_dir)
     data["ok"] = r.ok
-    (r.run_dir / "summary.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    data["state"] = r.state
+    data = redact_json(json.loads(json.dumps(data, default=str)))
+    atomic_write(r.run_dir / "summary.json", json.dumps(data, indent=2) + "\n")

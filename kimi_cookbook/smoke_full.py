@@ -196,7 +196,7 @@ def run_full_size_smoke(
         report.command = srv.command
         report.startup_s = srv.startup_s
         step(current, t, detail=f"after {srv.startup_s:.1f} s ({report.start_kind} start)")
-        t = time.perf_counter()
+        current, t = "server facts", time.perf_counter()
         report.allocation = server_facts(srv.base_url, out)
         log_text = (out / "server.log").read_text(errors="replace")
         report.allocation.update(allocation_from_log(log_text))
@@ -220,6 +220,7 @@ def run_full_size_smoke(
                                  if (results / "results.jsonl").is_file() else [])
             step(current, t, "failed", str(exc).splitlines()[0])
         report.floor = floor_table(report.bench_rows, g.id, tp, cfg)
+        report.finished = True
     except SmokeError as exc:
         step(current, t, "failed", str(exc))
         raise
@@ -230,6 +231,9 @@ def run_full_size_smoke(
         raise SmokeError(f"SGLang did not get ready: {first}; log: {out / 'server.log'}") from exc
     except KeyboardInterrupt:
         report.interrupted = True
+        raise
+    except BaseException as exc:  # a crash: recorded as the step it stopped, never "passed"
+        step(current, t, "failed", f"unexpected error ({type(exc).__name__}: {str(exc).strip()[:200]})")
         raise
     finally:
         if srv is not None:

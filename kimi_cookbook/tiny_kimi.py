@@ -16,6 +16,7 @@ built once and reused, installed atomically like the embedded model (``tiny_mode
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -27,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from kimi_cookbook.tiny_model import _hold, _install, cache_root, remove_stale_builds, train_byte_level_bpe
+from kimi_cookbook.tiny_model import (
+    _hold,
+    _install,
+    cache_root,
+    fast_tokenizer_class,
+    remove_stale_builds,
+    train_byte_level_bpe,
+)
 
 TINY_KIMI_NAME = "kimi-cookbook-tiny-kimi-linear"
 RECIPE_VERSION = 2  # 2: tokenizer trained on data/tokenizer_corpus.txt
@@ -246,7 +254,7 @@ def write_safetensors(path: Path, tensors: dict[str, tuple[np.ndarray, str]], me
 
 
 def _build_tokenizer(folder: Path):
-    from transformers import PreTrainedTokenizerFast
+    PreTrainedTokenizerFast = fast_tokenizer_class()  # noqa: N806
 
     tok = train_byte_level_bpe(TOKENIZER_VOCAB, SPECIAL_TOKENS, unk_token="[UNK]")
     fast = PreTrainedTokenizerFast(
@@ -267,11 +275,32 @@ def _is_complete(path: Path) -> bool:
 
 
 def build(out_dir: str | os.PathLike) -> Path:
-    """Write the checkpoint into ``out_dir`` (created; must be empty or absent). Returns the folder."""
+    """Write the checkpoint into ``out_dir`` (created; must be empty or absent). Returns the folder.
+
+    The files are written into a hidden folder beside it, which is renamed to ``out_dir`` once complete: Ctrl-C
+    or a crash leaves no partial folder (a rerun just works), and of two builds into one folder at once the
+    second is refused instead of mixing its files into the first's."""
     out = Path(out_dir).expanduser()
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{out} is not empty; give a new folder")
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-build-", dir=out.parent))
+    try:
+        _write_checkpoint(tmp)
+        tmp.chmod(0o755)
+        try:
+            os.rename(tmp, out)  # onto an absent or empty folder only: atomic, and refused when filled meanwhile
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise ValueError(f"{out} was filled by another build meanwhile; give a new folder") from None
+            raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _write_checkpoint(out: Path) -> None:
     fast = _build_tokenizer(out)
     if len(fast) > PADDED_VOCAB:
         raise ValueError(f"tokenizer has {len(fast)} tokens, more than the {PADDED_VOCAB} embedding rows")
@@ -287,7 +316,6 @@ def build(out_dir: str | os.PathLike) -> Path:
     tensors = {name: (_init(name, shape, rng, std), dtype) for name, (shape, dtype) in tensor_shapes(cfg).items()}
     write_safetensors(out / "model.safetensors", tensors)
     (out / "recipe.json").write_text(json.dumps({"recipe": RECIPE_VERSION, "name": TINY_KIMI_NAME}) + "\n")
-    return out
 
 
 def ensure_tiny_kimi_linear(cache_dir: str | os.PathLike | None = None, *, force: bool = False) -> TinyKimiLinear:

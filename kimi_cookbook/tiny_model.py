@@ -127,8 +127,24 @@ def train_byte_level_bpe(vocab_size: int, special_tokens: list[str], unk_token: 
     return tok
 
 
+def fast_tokenizer_class():
+    """transformers' ``PreTrainedTokenizerFast``, imported without its advice that PyTorch is missing (it is not
+    needed for tokenizers; the line broke the command line's one-line errors on machines without torch)."""
+    name = "TRANSFORMERS_NO_ADVISORY_WARNINGS"  # read while transformers imports; this process's setting restored
+    before = os.environ.get(name)
+    os.environ[name] = "1"
+    try:
+        from transformers import PreTrainedTokenizerFast
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+    return PreTrainedTokenizerFast
+
+
 def _build_tokenizer(hf_dir: Path):
-    from transformers import PreTrainedTokenizerFast
+    PreTrainedTokenizerFast = fast_tokenizer_class()  # noqa: N806
 
     tok = train_byte_level_bpe(VOCAB_SIZE, SPECIAL_TOKENS)
     fast = PreTrainedTokenizerFast(

@@ -12,7 +12,7 @@ import html
 import ipywidgets as W
 
 from kimi_cookbook.recommended import recommended_flags, workloads
-from kimi_cookbook.selector import OPTIONS, build_launch_command, initial_state, render_command
+from kimi_cookbook.selector import OPTIONS, build_launch_command, check_values, render_command
 from kimi_cookbook.versions import PAGE_VERSION, VERSIONS
 
 _TITLE_LAYOUT = W.Layout(width="160px")
@@ -32,8 +32,7 @@ class CommandSelector:
     """Build with ``CommandSelector()``, show ``.widget``; read ``.command`` or ``.values``."""
 
     def __init__(self, values: dict | None = None):
-        state = initial_state()
-        state.update(values or {})
+        state = check_values(values or {})  # a bad value is a ValueError naming its option, not a widget's TraitError
         self.groups: dict[str, W.Widget] = {}
         rows = []
         for key, option in OPTIONS.items():

@@ -29,11 +29,12 @@ def scratch(tmp_path):
     leftovers = ["runs/20250101-000000/summary.md", "notebooks/runs/bench-1/result.jsonl",
                  "kimi_cookbook/__pycache__/x.pyc", ".pytest_cache/v", "build/lib/x", "dist/x.whl",
                  "kimi_cookbook.egg-info/PKG-INFO", "tests/artifacts/shot.png", "sglang_2025.jsonl",
-                 "cache/tiny-model/model.gguf"]
+                 "cache/tiny-model/model.gguf", "cache/logs/embedded-8000-20250101-000000-1.log"]
     kept = [".venv/bin/python", "notebooks/01_a.ipynb", "kimi_cookbook/data/config.json", "README.md"]
     for rel in leftovers + kept:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("x")
+    (root / "cache/tiny-model/recipe.json").write_text('{"recipe": 3, "name": "kimi-cookbook-tiny", "build": "x"}')
     # not the outer make's variables: under `make test SYSTEM_PACKAGES=1` (CI) MAKEFLAGS would hand
     # SYSTEM_PACKAGES=1 to these sub-makes and MAKELEVEL makes them print "Entering directory"
     outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "SYSTEM_PACKAGES", "KIMI_COOKBOOK_APT")
@@ -50,11 +51,12 @@ def test_make_clean_lists_first_and_deletes_only_when_confirmed(scratch):
     listed = {line.split()[0] for line in dry.stdout.splitlines() if line.startswith("  ")}
     assert listed == {"./runs", "./notebooks/runs", "./kimi_cookbook/__pycache__", "./.pytest_cache", "./build",
                       "./dist", "./kimi_cookbook.egg-info", "./tests/artifacts", "./sglang_2025.jsonl",
-                      str(root / "cache")}
-    assert "would remove 10 path(s); run 'make clean CONFIRM=1'" in dry.stdout
+                      str(root / "cache/tiny-model"), str(root / "cache/logs")}
+    assert "would remove 11 path(s); run 'make clean CONFIRM=1'" in dry.stdout
     done = subprocess.run(["make", "-s", "clean", "CONFIRM=1"], cwd=root, env=env, capture_output=True, text=True,
                           check=True)
-    assert "removed 10 path(s)" in done.stdout
+    assert "removed 11 path(s)" in done.stdout
+    assert not (root / "cache").exists()  # emptied by the clean, so removed
     left = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     assert left == sorted(kept + ["Makefile", "scripts/bootstrap.sh", "scripts/clean.sh"])
     again = subprocess.run(["make", "-s", "clean"], cwd=root, env=env, capture_output=True, text=True, check=True)

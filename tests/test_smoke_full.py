@@ -96,7 +96,7 @@ def test_floor_table_agrees_with_the_planners_page_roofline():
 def test_summary_says_not_the_full_model_everywhere(tmp_path):
     label = "Kimi-Linear-48B-A3B with 96 of 256 experts (random weights; not the full model: same active path)"
     r = SmokeReport(run_dir=tmp_path, hardware="h100", tp=1, mode="full-size", label=label, full_model=False,
-                    start_kind="first", jit_before={"Triton": {"path": "/x", "files": 0}},
+                    start_kind="first", jit_before={"Triton": {"path": "/x", "files": 0}}, finished=True,
                     steps=[Step("full-size model", "ok", 0.5, label)],
                     floor=[{"scenario": "low-c1", "mean_tpot_ms": 4.5, "floor_tpot_ms": 2.0,
                             "measured_over_floor": 2.25}])

@@ -13,6 +13,7 @@ from kimi_cookbook.bench.gsm8k import (
     answer_value,
     gsm8k_sample_path,
     last_integer,
+    read_questions,
     run_gsm8k_harness,
     score_gsm8k,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "block_text",
     "parse_bench_serving",
     "parse_gsm8k",
+    "read_questions",
     "plot_vs_concurrency",
     "preset",
     "reference_data",

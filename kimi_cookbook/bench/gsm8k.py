@@ -20,7 +20,8 @@ from importlib import resources
 from pathlib import Path
 
 from kimi_cookbook.bench.parse import parse_gsm8k
-from kimi_cookbook.bench.speed import BenchError, display_command
+from kimi_cookbook.bench.speed import BenchError, client_env, display_command
+from kimi_cookbook.paths import atomic_write
 from kimi_cookbook.processes import ProgressEcho, run_streaming
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "answer_value",
     "gsm8k_sample_path",
     "last_integer",
+    "read_questions",
     "run_gsm8k_harness",
     "score_gsm8k",
 ]
@@ -79,6 +81,36 @@ def answer_value(text: str) -> int:
     return extract(text)
 
 
+def read_questions(path: str | os.PathLike) -> list[dict]:
+    """The items of a GSM8K-format JSONL file (one JSON object per line with a ``question`` and an ``answer``);
+    ValueError naming the file (``data_path``) and the first line that is not one."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ValueError(f"data_path {path}: no such file; give a GSM8K-format JSONL file (one JSON object with "
+                         "'question' and 'answer' per line), or leave it empty for the shipped sample")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"data_path {path}: cannot be read as UTF-8 text ({exc}); give a GSM8K-format JSONL "
+                         "file") from None
+    items = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except (ValueError, RecursionError):
+            item = None
+        if not (isinstance(item, dict) and isinstance(item.get("question"), str)
+                and isinstance(item.get("answer"), str)):
+            raise ValueError(f"data_path {path}: line {n} is not a GSM8K item (a JSON object with 'question' and "
+                             "'answer' strings); give a GSM8K-format JSONL file")
+        items.append(item)
+    if not items:
+        raise ValueError(f"data_path {path}: no questions")
+    return items
+
+
 @dataclass
 class GSM8KRun:
     """One GSM8K evaluation: parsed ``result``, printed ``text``, ``method`` (``few_shot_gsm8k`` or
@@ -107,9 +139,12 @@ def run_gsm8k_harness(
     harness = next((a.rsplit(".", 1)[-1] for a in cmd if a.startswith("sglang.test.")), "harness")
     flag = "--num-questions" if "--num-questions" in cmd else "--num-examples"
     num_questions = int(cmd[cmd.index(flag) + 1]) if flag in cmd[:-1] else 0
+    data = next((cmd[i + 1] for i, a in enumerate(cmd[:-1]) if a in ("--data-path", "--gsm8k-data-path")), None)
+    if data:
+        read_questions(data)  # a missing or malformed file is named before the harness starts
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = client_env()  # the API key as OPENAI_API_KEY (run_eval reads it), output unbuffered
     # few_shot_gsm8k writes tmp_output_gsm8k.txt into its working directory: run it in ``workdir``
     echo = _echo if stream else ProgressEcho()
     try:
@@ -162,4 +197,4 @@ def _save(run: GSM8KRun, workdir: str | os.PathLike) -> None:
     work.mkdir(parents=True, exist_ok=True)
     record = {"result": run.result, "method": run.method, "reason": run.reason, "num_questions": run.num_questions,
               "command": run.command}
-    (work / "gsm8k.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    atomic_write(work / "gsm8k.json", json.dumps(record, indent=2) + "\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kimi_cookbook.paths import unique_dir, writable_dir
+from kimi_cookbook.paths import check_unused_dir, unique_dir
 
 __all__ = ["RUNS_ENV", "check_results_dir", "load_results", "new_results_dir", "save_results"]
 
@@ -26,21 +26,17 @@ def new_results_dir(base: str | os.PathLike | None = None, prefix: str = "bench"
     return unique_dir(base if base is not None else (os.environ.get(RUNS_ENV) or "runs"), prefix)
 
 
-RESULT_FILES = ("results.jsonl", "results.csv", "client.jsonl")
+RESULT_FILES = ("results.jsonl", "results.csv", "client.jsonl", "manifest.json", "*.log", "*.requests.jsonl",
+                "gsm8k.json")
+"""What a benchmark run writes into its folder (names and patterns): any of them there means the folder is used."""
 
 
 def check_results_dir(results_dir: str | os.PathLike) -> Path:
-    """``results_dir`` checked before a run writes there: a folder (or a place one can be made) that holds no
-    earlier run's results. A reused folder is refused, naming a free one: every earlier row stays as it was."""
-    out = writable_dir(results_dir, "results folder", create=False)
-    held = [name for name in RESULT_FILES if (out / name).exists()]
-    if held:
-        n = 2
-        while Path(f"{out}-{n}").exists():
-            n += 1
-        raise ValueError(f"results folder {out} already holds a run's results ({', '.join(held)}); "
-                         f"name a new one, e.g. {out}-{n}, or leave it out for a fresh runs/bench-TIMESTAMP")
-    return out
+    """``results_dir`` checked before a run writes there: a folder (or a place one can be made) that holds none
+    of an earlier run's files (:data:`RESULT_FILES`: rows, the client's records, the manifest, logs -- an
+    interrupted run's too). A reused folder is refused, naming a free one: every earlier file stays as it was."""
+    return check_unused_dir(results_dir, "results folder", RESULT_FILES,
+                            " or leave it out for a fresh runs/bench-TIMESTAMP")
 
 
 def save_results(rows: list[dict], results_dir: str | os.PathLike) -> None:

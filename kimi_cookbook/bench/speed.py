@@ -35,7 +35,8 @@ from kimi_cookbook.bench.results import check_results_dir, load_results, save_re
 from kimi_cookbook.bench.scenarios import CLIENT_BACKENDS, DATASETS, SHARED_PREFIX, Scenario, scenarios_of
 from kimi_cookbook.bench.watch import ProgressWatch, finished_requests, partial_summary
 from kimi_cookbook.errors import RunError
-from kimi_cookbook.net import http_get, normalize_base_url
+from kimi_cookbook.net import api_key, http_get, normalize_base_url, redact, redact_json
+from kimi_cookbook.paths import atomic_write
 from kimi_cookbook.processes import display_command as _render
 from kimi_cookbook.processes import ProgressEcho, Stalled, run_streaming
 from kimi_cookbook.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
@@ -47,6 +48,7 @@ __all__ = [
     "bench_settings",
     "check_base_url",
     "check_tokenizer",
+    "client_env",
     "client_module",
     "display_command",
     "run_bench",
@@ -154,9 +156,14 @@ def bench_command(
     return cmd
 
 
-def _client_env(tokenizer: str | None) -> dict[str, str]:
+def client_env(tokenizer: str | None = None) -> dict[str, str]:
+    """The environment of SGLang's clients (benchmark, GSM8K harness): this one's, the output unbuffered, and the
+    API key (:func:`kimi_cookbook.net.api_key`) as ``OPENAI_API_KEY``, the variable they read."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"  # stream the client's prints as they happen
+    key = api_key()
+    if key:
+        env["OPENAI_API_KEY"] = key
     if tokenizer and Path(tokenizer).is_dir():
         # A local tokenizer folder needs no hub; the client still probes the hub for --model's chat
         # template, which must fail fast offline rather than wait on a network.
@@ -194,6 +201,20 @@ def _records(path: Path) -> list[dict]:
     return out
 
 
+def mask_records(path: Path) -> None:
+    """Rewrite the client's output file with every credential masked (:func:`kimi_cookbook.net.redact_json`):
+    its records carry SGLang's ``/get_server_info``, all server arguments, ``api_key`` included."""
+    if not path.is_file():
+        return
+    lines = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            lines.append(json.dumps(redact_json(json.loads(line))))
+        except (ValueError, RecursionError):
+            lines.append(redact(line))
+    atomic_write(path, "".join(ln + "\n" for ln in lines))
+
+
 def _sglang_version() -> str | None:
     try:
         return version("sglang")
@@ -225,7 +246,8 @@ def _add_to_manifest(out: Path, scenario: Scenario, cmd: list[str], label: str |
     """``manifest.json``: what ran, read from the commands themselves (server, backend, model, dataset), one
     scenario and command more per call; written before the client starts, so a failed run has one too."""
     path = out / "manifest.json"
-    manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {
+    first = not path.is_file()
+    manifest = json.loads(path.read_text(encoding="utf-8")) if not first else {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **{key: _flag(cmd, "--" + key.replace("_", "-")) for key in
            ("base_url", "backend", "model", "tokenizer", "dataset_name", "dataset_path")},
@@ -237,9 +259,10 @@ def _add_to_manifest(out: Path, scenario: Scenario, cmd: list[str], label: str |
     }
     manifest["scenarios"].append(scenario.as_dict())
     manifest["commands"].append(display_command(cmd))
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:  # the folder's claim: two runs given the same folder at once, the second is refused here
+        atomic_write(path, json.dumps(manifest, indent=2) + "\n", exclusive=first)
+    except FileExistsError:
+        raise ValueError(f"results folder {out} was taken by another run just now; name a new one") from None
 
 
 def result_block(text: str) -> str:
@@ -331,6 +354,7 @@ def _run_scenario(scenario: Scenario, cmd: list[str], out: Path, *, env: dict, s
     finally:
         if not stream:
             echo.close()
+        mask_records(client_jsonl)
     wall = time.perf_counter() - started
     if not stream:
         shown = result_block(text) if rc == 0 else ""
@@ -393,7 +417,7 @@ def run_scenario(
         raise ValueError(f"the client command must write its records to {out / 'client.jsonl'} (--output-file)")
     out.mkdir(parents=True, exist_ok=True)
     _add_to_manifest(out, scenario, cmd, label)
-    record, wall = _run_scenario(scenario, cmd, out, env=_client_env(_flag(cmd, "--tokenizer")), stream=stream,
+    record, wall = _run_scenario(scenario, cmd, out, env=client_env(_flag(cmd, "--tokenizer")), stream=stream,
                                  tail_lines=tail_lines, timeout_s=timeout_s, stall_s=stall_s,
                                  base_url=_flag(cmd, "--base-url"), server_log=server_log)
     row = _row(scenario, record, wall, _flag(cmd, "--backend"), _flag(cmd, "--dataset-name"))

@@ -135,6 +135,23 @@ def _sglang_default_requests(budget: int, context: int, kv_tok: int, state_gpu: 
     return min(pool // state_slots, int(tokens // context))
 
 
+def _check_pools(pools) -> None:
+    """ValueError when SGLang would refuse to start the launch it was predicted for (no memory for its pools)."""
+    if pools.pool_budget_bytes > 0 and pools.max_total_num_tokens > 0 and pools.max_running_requests > 0:
+        return
+    v, mfs = pools.sglang_version, pools.mem_fraction_static
+    if pools.pool_budget_bytes <= 0:
+        need = (pools.free_before_weights_bytes - pools.pool_budget_bytes - pools.reserve_bytes) / \
+            pools.free_before_weights_bytes
+        raise ValueError(f"SGLang {v} would refuse to start: at --mem-fraction-static {mfs:.3f} the weights and "
+                         f"the reserve leave {pools.pool_budget_bytes / GIB:.2f} GiB for the KV cache and state; "
+                         f"raise --mem-fraction-static above {need:.3f}, or use more GPUs")
+    raise ValueError(f"SGLang {v} would refuse to start: its pools at --mem-fraction-static {mfs:.3f} hold "
+                     f"{pools.max_total_num_tokens:,} cache tokens and {pools.max_mamba_cache_size:,} state slots, "
+                     "not one running request; raise --mem-fraction-static, lower --max-mamba-cache-size "
+                     "or --max-running-requests, or use more GPUs")
+
+
 def plan(
     hardware: str,
     tp: int | None = None,
@@ -176,6 +193,13 @@ def plan(
         given = ", ".join(k for k, v in launch.items() if v is not None)
         raise ValueError(f"{given}: SGLang launch flags, used only to predict SGLang's pools; give the SGLang "
                          f"version too (--sglang-version {' or '.join(VERSIONS)})")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a whole number of requests, 1 or more, got {batch!r}")
+    if context_length is not None and not isinstance(context_length, bool) and isinstance(context_length, int) \
+            and context > context_length:
+        raise ValueError(f"context {context:,} is longer than context_length {context_length:,} (the server's "
+                         "--context-length): SGLang refuses such requests; plan a shorter context or raise "
+                         "--context-length")
 
     kv_tok = mla_kv_bytes_per_token(cfg, kv_d)
     kv_full = full_mla_kv_bytes_per_token(cfg, kv_d)
@@ -192,12 +216,17 @@ def plan(
             "or a smaller context"
         )
     n_default = _sglang_default_requests(budget, context, kv_tok, state_gpu, state_slots)
+    if batch > n_h:
+        raise ValueError(f"batch {batch:,} does not fit: at most {n_h:,} requests of {context:,} tokens fit in the "
+                         f"cache of {tp} x {g.label}, so a TPOT floor for {batch:,} would describe a run that cannot "
+                         f"happen; use a batch from 1 to {n_h:,}")
     step = decode_step(g, tp, batch, context, config=cfg, kv_dtype=kv_d, state_dtype=st_d,
                        conv_dtype=cv_d, weight_dtype=w_d)
     pools = None
     if sglang_version is not None:
         pools = predict_for_gpu(g, cfg, tp=tp, sglang_version=sglang_version, kv_dtype=kv_d, state_dtype=st_d,
                                 conv_dtype=cv_d, weight_dtype=w_d, **launch)
+        _check_pools(pools)
     notes = [
         (f"reserve: {'SGLang 0.5.7 default (activations, CUDA graphs)' if reserve_gib is None else 'given'}"
          f" {reserve / GIB:.1f} GiB per GPU"),

@@ -18,6 +18,8 @@ from kimi_cookbook.checks import (
     update_index,
 )
 from kimi_cookbook.demo import run_demo
+from kimi_cookbook.net import normalize_base_url
+from kimi_cookbook.paths import atomic_write
 from kimi_cookbook.runner import list_notebooks
 
 NOTEBOOKS = Path("notebooks")  # the cookbook's notebooks, relative to the working directory (the repository root)
@@ -35,6 +37,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    if args.base_url:
+        normalize_base_url(args.base_url)  # bad input is refused even when no notebook would attach
     paths = [Path(p) for p in args.paths] or _default_notebooks()
     for p in paths:
         if not p.is_file():
@@ -53,6 +57,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_keep_outputs(args: argparse.Namespace) -> int:
+    if args.base_url:
+        normalize_base_url(args.base_url)
     paths = [Path(p) for p in args.paths] or _default_notebooks()
     for p in paths:
         if not p.is_file():
@@ -73,7 +79,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     new = update_index(text, render_index(readme.parent / NOTEBOOKS, readme.parent))
     if args.write:
         if new != text:
-            readme.write_text(new, encoding="utf-8")
+            atomic_write(readme, new)  # whole or not at all: a full disk leaves the README as it was
             print(f"updated the notebook index in {readme}")
         else:
             print(f"the notebook index in {readme} is up to date")

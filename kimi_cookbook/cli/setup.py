@@ -6,11 +6,22 @@ import argparse
 import json
 import shlex
 import sys
+from pathlib import Path
 
 from kimi_cookbook import jit_cache
 from kimi_cookbook.cli.types import positive_int
-from kimi_cookbook.docker import check_host, compose_yaml, docker_exec, docker_pull, docker_run, preinstall
+from kimi_cookbook.docker import (
+    check_host,
+    compose_yaml,
+    docker_exec,
+    docker_pull,
+    docker_run,
+    preinstall,
+    with_fingerprint,
+    written_by_cookbook,
+)
 from kimi_cookbook.hardware import GPUS
+from kimi_cookbook.paths import atomic_write
 from kimi_cookbook.versions import PAGE_VERSION, VERSIONS
 
 
@@ -24,9 +35,19 @@ def _cmd_compose(args: argparse.Namespace) -> int:
     if not args.output:
         print(text, end="")
         return 0
-    with open(args.output, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    print(f"wrote {args.output}; start it with: docker compose -f {shlex.quote(args.output)} up -d")
+    out = Path(args.output)
+    if out.is_dir():
+        raise ValueError(f"-o {out} is a folder; name the file to write, e.g. {out / 'compose.yaml'}")
+    if (out.exists() or out.is_symlink()) and not args.force:
+        try:
+            ours = written_by_cookbook(out.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            ours = False
+        if not ours:
+            raise ValueError(f"-o {out} exists and was not written by kimi-cookbook, or was edited since; pass "
+                             "--force to replace it, or name another file")
+    atomic_write(out, with_fingerprint(text))  # whole or not at all; a symlink is replaced, its target left alone
+    print(f"wrote {out}; start it with: docker compose -f {shlex.quote(str(out))} up -d")
     return 0
 
 
@@ -82,7 +103,10 @@ def register(sub) -> None:
     p.add_argument("--check-host", action="store_true", help="report rocm-smi/amd-smi/nvidia-smi/docker")
     p.add_argument("--json", action="store_true")
     p.add_argument("--compose", action="store_true", help="print a compose.yaml that launches the server")
-    p.add_argument("-o", "--output", default=None, help="with --compose: write it to this file")
+    p.add_argument("-o", "--output", default=None, help="with --compose: write it to this file (an existing file only "
+                   "if kimi-cookbook wrote it and it was not edited since)")
+    p.add_argument("--force", action="store_true", help="with -o: replace the file even if it was edited or not "
+                   "written by kimi-cookbook")
     p.add_argument("--tp", type=int, default=None, help="with --compose: tensor parallel size")
     p.add_argument("--tool-call-parser", default=None, help="with --compose: kimi_k2 to enable tool calls")
     p.add_argument("--enable-metrics", action="store_true", help="with --compose: Prometheus /metrics")
