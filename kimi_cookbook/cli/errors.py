@@ -26,7 +26,7 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C, with what was kept (exit 130)."""
 
 
-class Terminated(KeyboardInterrupt):
+class Terminated(Interrupted):
     """SIGTERM, handled like Ctrl-C: what finished is kept, summaries say "interrupted" (exit 130)."""
 
 
