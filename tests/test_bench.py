@@ -782,7 +782,7 @@ def test_accuracy_notebook_on_embedded_server(embedded_server, tmp_path):
     assert (f"$ python3 -m sglang.test.few_shot_gsm8k --num-questions 200 --parallel 128 --host http://127.0.0.1 "
             f"--port {port}") in text
     # what runs is said before it runs, with what was cut, and "not comparable" before any number
-    assert "not run: the harness needs SGLang's native API and this is a llama.cpp server" in text
+    assert "not run: it needs SGLang's native API and this is a llama.cpp server (see section 4)" in text
     assert "12 questions from gsm8k_sample.jsonl, 8 at a time" in text
     assert text.index("not run") < text.index("Accuracy: ")
     assert json.loads((tmp_path / "work" / "gsm8k.json").read_text())["method"] == "openai-sample"
