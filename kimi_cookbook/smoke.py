@@ -273,6 +273,13 @@ def _run_dir(run_dir) -> Path:
     return bench.new_results_dir(prefix="smoke")
 
 
+def not_ready(exc: ServerStartError, out: Path, what: str) -> SmokeError:
+    """The one-line error for a server that did not get ready, naming its log only when there is one."""
+    log_file = out / "server.log"
+    where = f"; log: {log_file}" if log_file.is_file() and log_file.stat().st_size else ""
+    return SmokeError(f"{what} did not get ready: {str(exc).splitlines()[0]}{where}")
+
+
 def run_smoke(
     hardware: str = "h100",
     *,
@@ -378,13 +385,9 @@ def run_smoke(
         step(current, t, "failed", str(exc))
         raise
     except ServerStartError as exc:
-        first = str(exc).splitlines()[0]
         report.log_tail = exc.log_tail
-        step(current, t, "failed", first)
-        log_file = out / "server.log"
-        where = f"; log: {log_file}" if log_file.is_file() and log_file.stat().st_size else ""
-        what = "the server" if base_url else "SGLang"
-        raise SmokeError(f"{what} did not get ready: {first}{where}") from exc
+        step(current, t, "failed", str(exc).splitlines()[0])
+        raise not_ready(exc, out, "the server" if base_url else "SGLang") from exc
     except KeyboardInterrupt:
         report.interrupted = True
         raise

@@ -34,6 +34,7 @@ from kimi_cookbook.smoke import (
     Step,
     _run_dir,
     allocation_from_log,
+    not_ready,
     preflight,
     server_facts,
     write_summary,
@@ -225,10 +226,9 @@ def run_full_size_smoke(
         step(current, t, "failed", str(exc))
         raise
     except ServerStartError as exc:
-        first = str(exc).splitlines()[0]
         report.log_tail = exc.log_tail
-        step(current, t, "failed", first)
-        raise SmokeError(f"SGLang did not get ready: {first}; log: {out / 'server.log'}") from exc
+        step(current, t, "failed", str(exc).splitlines()[0])
+        raise not_ready(exc, out, "SGLang") from exc
     except KeyboardInterrupt:
         report.interrupted = True
         raise

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 from hostile_servers import Drip, Fixed, Huge, KeyChecked, serve
+from test_errors import run_cli
 
 from kimi_cookbook import bench, net
-from kimi_cookbook.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "sk-hostile-0123456789abcdef"
@@ -33,15 +33,6 @@ SGLANG_INFO = {  # the shape of SGLang's /get_server_info: every server argument
     "model_path": "/models/tiny", "api_key": KEY, "admin_api_key": None, "hf_token": "hf_secret_token",
     "max_total_num_tokens": 4096, "max_running_requests": 8, "context_length": 4096, "tp_size": 1,
 }
-
-
-def run_cli(capsys, *argv):
-    try:
-        rc = main(list(argv))
-    except SystemExit as exc:  # argparse
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def one_line(err: str) -> str:

@@ -22,22 +22,14 @@ from kimi_cookbook.net import free_port, http_get
 from kimi_cookbook.readiness import ServerStartError, server_flavor
 from kimi_cookbook.router import launch_replicas, launch_router, router_workers
 from kimi_cookbook.tiny_model import TINY_MODEL_NAME
+from test_server import _group_members
 
 
 def _group_gone(pgid: int, timeout: float = 15.0) -> bool:
     """True once no live process is left in the process group ``pgid`` (zombies aside)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        alive = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[2]) == pgid and fields[0] != "Z":
-                    alive.append(entry.name)
-        if not alive:
+        if not _group_members(pgid):
             return True
         time.sleep(0.2)
     return False
