@@ -114,3 +114,59 @@ def test_importing_the_class_without_sglang_says_what_is_missing():
     with pytest.raises(ModuleNotFoundError) as err:
         import kimi_cookbook.sglang_ext.kimi_linear  # noqa: F401
     assert err.value.name in {"torch", "sglang"}
+
+
+# ---- the committed GPU run (docs/validation/2026-12-05-full-size-h100), as notebook 05 shows it ----------------
+
+RUN_DIR = Path(__file__).resolve().parents[1] / "docs" / "validation" / "2026-12-05-full-size-h100"
+
+
+def test_the_committed_run_json_is_what_the_validation_folder_gives():
+    from kimi_cookbook.bench import measured
+
+    # scripts/full_size_results.py wrote it; nothing in it was typed in, so re-deriving must give it exactly
+    assert measured.derive(RUN_DIR) == measured.load_full_size_run()
+
+
+def test_the_committed_run_says_what_it_is_and_meets_the_pool_bar():
+    from kimi_cookbook.bench import measured
+
+    run = measured.load_full_size_run()
+    assert run["full_model"] is False and "not the full model" in run["model"]
+    assert run["sglang_version"] == "0.5.16" and run["gpu"].startswith("NVIDIA H100")
+    # the planner's three pools against every launch's log: within 2 %
+    assert {p["figure"] for p in run["pools"]} == {"max_total_num_tokens", "max_mamba_cache_size",
+                                                   "max_running_requests"}
+    assert all(abs(p["logged_over_predicted"] - 1) < 0.02 for p in run["pools"])
+    # each finished page scenario beside the page and the floor, measured/floor computed from the two
+    for row in run["scenarios"]:
+        assert row["floor_tpot_ms"] > 0 and row["page_mean_tpot_ms"] > 0
+        assert row["measured_over_floor"] == round(row["mean_tpot_ms"] / row["floor_tpot_ms"], 2)
+    # routing spread: every expert used in every counted layer
+    assert run["routing"]["min_experts_used"] == run["routing"]["experts"]
+
+
+def test_progress_and_decode_lines_are_read_from_sglangs_own_output():
+    from kimi_cookbook.bench import measured
+
+    stdout = (RUN_DIR / "call1-page" / "bench-stdout.txt").read_text()
+    seen = measured.last_progress(stdout, "no-radix-c100")
+    assert seen == {"completed": 163, "num_prompts": 500, "elapsed_s": 46, "requests_per_s": 3.54}
+    assert measured.last_progress(stdout, "no-such-scenario") is None
+    log = ("[t] Decode batch, #running-req: 100, #full token: 95330, full token usage: 0.05, mamba num: 100, "
+           "mamba usage: 0.30, cuda graph: True, gen throughput (token/s): 2600.0, #queue-req: 0\n"
+           "[t] Decode batch, #running-req: 3, #full token: 10, full token usage: 0.00, mamba num: 3, "
+           "mamba usage: 0.01, cuda graph: True, gen throughput (token/s): 1.5, #queue-req: 0\n")
+    assert measured.decode_lines(log, min_running=60) == {"lines": 1, "median_gen_tok_s": 2600.0,
+                                                          "max_running": 100, "max_queued": 0}
+    assert measured.decode_lines(log, min_running=200) is None
+
+
+def test_the_committed_run_plots(tmp_path):
+    from kimi_cookbook.bench import measured
+
+    fig = measured.plot_full_size_run()
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["this run (H100 80GB HBM3)", "page (4x MI300X)", "planner's floor (H100 80GB HBM3)"]
+    fig.savefig(tmp_path / "run.png")
+    assert (tmp_path / "run.png").stat().st_size > 5000

@@ -8,6 +8,10 @@ line). Stdlib only, apart from torch for reading the expert counts. Two modes, e
                                                                         # three scenarios (10@1, 80@16, 500@100)
     python3 docs/validation/full_size_gpu.py tune OUT [--experts 96]   # concurrency 100, one flag changed at a time
     python3 docs/validation/full_size_gpu.py all OUT                   # page, then c100 again with the radix cache off
+    python3 docs/validation/full_size_gpu.py c100 OUT [--c100-prompts N]  # c100 on the defaults, then radix cache off
+
+After every start, 8 short requests are sent first and recorded as `<launch>-warmup` (on a fresh host they took ~90 s:
+kernels compiled for the first batch shapes), so no measured scenario pays for them.
 
 Every benchmark is SGLang's own client (python -m sglang.bench_serving, random-ids 1000/1000, range ratio 0.0 as the
 page's client default) with progress watched through the server's /metrics: no generated token for --stall seconds
@@ -226,13 +230,14 @@ def trim_log(path: Path) -> bytes:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["page", "tune", "all"])
+    ap.add_argument("mode", choices=["page", "tune", "all", "c100"])
     ap.add_argument("out")
     ap.add_argument("--experts", default="auto", help="fewer routed experts (not the full model); auto: 96 when "
                     "the GPU has under 100 GiB (the 256-expert weights are 91.5 GiB), else all 256")
     ap.add_argument("--budget", type=float, default=560, help="seconds this call may take in all")
     ap.add_argument("--stall", type=float, default=60)
     ap.add_argument("--tune-prompts", type=int, default=300)
+    ap.add_argument("--c100-prompts", type=int, default=500, help="mode c100: prompts at concurrency 100")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -268,6 +273,8 @@ def main() -> int:
     rec = ["--expert-distribution-recorder-mode", "stat"]
     if args.mode == "page":
         plan = [("default", rec)]
+    elif args.mode == "c100":  # the page's 500@100 on SGLang's defaults, then the same with the radix cache off
+        plan = [("default", []), ("no-radix", ["--disable-radix-cache"])]
     elif args.mode == "all":  # one call: the page's scenarios on the defaults, then c100 with the radix cache off
         plan = [("default", rec), ("no-radix", [*rec, "--disable-radix-cache"])]
     else:
@@ -297,6 +304,11 @@ def main() -> int:
             entry["ready_s"] = srv.ready_s
             entry["pools"] = srv.pools()
             save()
+            # the first requests after a start compile Triton kernels for new shapes (a minute on a fresh host):
+            # a few requests first, so no measured scenario pays for it
+            summary["bench"].append({"launch": name, **bench(f"{name}-warmup", str(model.path), out, 8, 8,
+                                                             out_len=32, limit=min(240, left() - 60), stall=240)})
+            save()
             if args.mode in ("page", "all") and i == 0:
                 try:
                     summary["routing"] = expert_spread(str(model.path), out, rec_dir, args.stall)
@@ -312,11 +324,15 @@ def main() -> int:
                     r = bench(scen, str(model.path), out, prompts, conc, limit=left() - 20, stall=args.stall)
                     summary["bench"].append({"launch": name, **r})
                     save()
-            elif args.mode == "all":
+            elif args.mode == "c100" and i == 0:
+                r = bench("c100", str(model.path), out, args.c100_prompts, 100, limit=(left() - 110) / 2,
+                          stall=args.stall)
+                summary["bench"].append({"launch": name, **r})
+            elif args.mode in ("all", "c100"):
                 base = next((b for b in summary["bench"] if b.get("scenario") == "c100" and b.get("completed")), None)
-                prompts = 500
+                prompts = base["num_prompts"] if base else 500
                 if base and left() < base["wall_s"] + 25:  # fewer prompts, same concurrency: said in the record
-                    prompts = max(100, int(500 * (left() - 25) / base["wall_s"]) // 100 * 100)
+                    prompts = max(100, int(prompts * (left() - 25) / base["wall_s"]) // 100 * 100)
                 r = bench(f"{name}-c100", str(model.path), out, prompts, 100, limit=left() - 15, stall=args.stall)
                 summary["bench"].append({"launch": name, **r})
             else:
