@@ -760,7 +760,11 @@ def test_speed_notebook_on_embedded_server(embedded_server, tmp_path):
     assert "Serving Benchmark Result" in text and "full output: " in text and "Namespace(" not in text
     assert "Not comparable: the 'tiny' preset against 'kimi-cookbook-tiny' on a llama.cpp server" in text
     assert re.search(r"\bmetric\s+reference\s+run\s*\n", text)  # the side-by-side table has no ratio column
-    assert images == 1  # throughput / TPOT / TTFT vs concurrency (the embedded server has no metrics to plot)
+    # throughput / TPOT / TTFT vs concurrency (the embedded server has no metrics to plot), and section 7's
+    # committed full-size H100 run beside the page and the floor
+    assert images == 2
+    assert "Kimi-Linear-48B-A3B with 96 of 256 experts" in text and "measured_over_floor" in text
+    assert "planner vs SGLang's log: 12 pool figures" in text and "--disable-radix-cache" in text
     assert "No server metrics for this run: GET " in text and "/metrics answered 404: this server has no" in text
     df = bench.load_results(results)
     assert list(df["name"]) == ["tiny-c1", "tiny-c4"] and (df["successful_requests"] > 0).all()
