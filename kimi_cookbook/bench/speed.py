@@ -186,21 +186,6 @@ def _scenario_env(env: dict[str, str], scenario: Scenario, out: Path) -> dict[st
     return {**env, "HOME": str(home.resolve()), "HF_HOME": hf_home}
 
 
-def _records(path: Path) -> list[dict]:
-    """The JSON records in the client's output file (lines that are not JSON objects are skipped)."""
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            out.append(record)
-    return out
-
-
 def mask_records(path: Path) -> None:
     """Rewrite the client's output file with every credential masked (:func:`kimi_cookbook.net.redact_json`):
     its records carry SGLang's ``/get_server_info``, all server arguments, ``api_key`` included."""
@@ -328,7 +313,7 @@ def _run_scenario(scenario: Scenario, cmd: list[str], out: Path, *, env: dict, s
     client_jsonl = out / "client.jsonl"
     log = out / f"{scenario.name}.log"
     requests_file = out / f"{scenario.name}.requests.jsonl"
-    before = len(_records(client_jsonl))
+    before = len(finished_requests(client_jsonl))
     shown = display_command(cmd)
     print(f"\n[{scenario.name}] $ {shown}", flush=True)
     recorded = [cmd[0], "-m", RECORDER, str(requests_file), *cmd[2:]]  # cmd = [python, -m, MODULE, args...]
@@ -362,7 +347,7 @@ def _run_scenario(scenario: Scenario, cmd: list[str], out: Path, *, env: dict, s
         print(f"{shown}\nfull output: {log}", flush=True)
     if rc != 0:
         raise BenchError(f"scenario {scenario.name!r}: the client exited with {rc}; see {log}", out)
-    records = _records(client_jsonl)
+    records = finished_requests(client_jsonl)
     if len(records) <= before:
         raise BenchError(f"scenario {scenario.name!r}: the client wrote no JSON record to {client_jsonl}; see {log}",
                          out)
@@ -428,7 +413,7 @@ def run_scenario(
     if row["failed_requests"] > 0:
         print(f"[{scenario.name}] warning: {row['failed_requests']} of {scenario.num_prompts} requests failed",
               flush=True)
-    save_results([*_records(out / "results.jsonl"), row], out)
+    save_results([*finished_requests(out / "results.jsonl"), row], out)
     return row
 
 

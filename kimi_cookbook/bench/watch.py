@@ -24,7 +24,8 @@ _BAR_COUNT = re.compile(r"\|\s*(\d+)/(\d+)\s*\[")  # tqdm: " 40%|████   
 
 
 def finished_requests(path: str | Path) -> list[dict]:
-    """The complete JSON lines of a recorder file (a line cut by a kill is skipped)."""
+    """The JSON objects of a JSON-lines file (the recorder's, the client's ``--output-file``, ``results.jsonl``);
+    a line cut by a kill, or that is not an object, is skipped; a missing file has none."""
     path = Path(path)
     if not path.is_file():
         return []
