@@ -28,14 +28,11 @@ from kimi_cookbook.docker import docker_pull, image_for
 from kimi_cookbook.hardware import GPUS
 from kimi_cookbook.selector import OPTIONS, PAGE_ERROR_TEXT, build_launch_spec, render_command
 from kimi_cookbook.versions import PAGE_VERSION, VERSIONS, changes_markdown
+from test_browser import CHROMIUM, CHROMIUM_ARGS, IN_CI, _missing  # one home for the browser set-up
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "scripts" / "build_site.py"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = os.environ.get("KIMI_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 REPO = "example-owner/kimi-cookbook"  # Binder links are made for this repository in the test build
 
 
@@ -363,16 +360,6 @@ def test_the_selector_page_embeds_the_data_and_a_no_script_command(site):
 
 
 # --- in the browser ---------------------------------------------------------------------------------------------
-def _missing() -> str:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -c constraints.txt -e '.[dev]')"
-    if not os.access(CHROMIUM, os.X_OK):
-        return f"{CHROMIUM} not found (make test SYSTEM_PACKAGES=1, or apt-get install chromium)"
-    return ""
-
-
 @pytest.fixture
 def served(site):
     """The built site over HTTP on 127.0.0.1, as a reader's browser gets it."""
