@@ -15,8 +15,9 @@ from kimi_cookbook.capacity.pools import (
     pools_table,
     predict_for_gpu,
     predict_pools,
+    ratio_for_running,
 )
 
 __all__ = ["DEFAULT_OTHER_BYTES", "DEFAULT_STARTUP_OVERHEAD_BYTES", "SMI_MEMORY_MIB", "SGLangPools",
            "default_attention_backend", "default_mem_fraction_static", "parse_sglang_log", "pools_table",
-           "predict_for_gpu", "predict_pools"]
+           "predict_for_gpu", "predict_pools", "ratio_for_running"]

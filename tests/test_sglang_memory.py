@@ -319,3 +319,21 @@ def test_versions_table_agrees_with_the_pool_rules():
     for v, entry in versions.VERSIONS.items():
         p = predict_for_gpu("h200", tp=1, sglang_version=v)
         assert (p.state_slots_per_request, p.radix_cache) == (entry.state_slots_per_request, entry.prefix_cache)
+
+
+def test_ratio_for_running_is_the_smallest_that_fits_the_pages_busiest_run():
+    from kimi_cookbook.sglang_memory import predict_for_gpu, ratio_for_running
+    from kimi_cookbook.smoke_full import full_size_config
+
+    cfg = full_size_config(96)  # the H100 run of docs/validation/2026-12-05-full-size-h100: the defaults ran 67
+    fit = ratio_for_running("h100", 100, cfg, tp=1, sglang_version="0.5.16")
+    assert fit["default_max_running_requests"] == 67 and fit["max_running_requests"] >= 100
+    assert fit["max_total_num_tokens"] < fit["default_max_total_num_tokens"]  # what it costs: MLA cache tokens
+    below = predict_for_gpu("h100", cfg, tp=1, sglang_version="0.5.16",
+                            mamba_full_memory_ratio=round(fit["ratio"] - 0.1, 6))
+    assert below.max_running_requests < 100  # one step less does not fit: the smallest
+    # the page's launch already runs far more than 100; an impossible target says so with None
+    assert ratio_for_running("mi300x", 100, None, tp=4, sglang_version="0.5.7")["ratio"] is None
+    assert ratio_for_running("h100", 5000, None, tp=2, sglang_version="0.5.16") is None
+    with pytest.raises(ValueError, match="whole number"):
+        ratio_for_running("h100", 0, None, tp=2)

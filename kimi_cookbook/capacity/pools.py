@@ -433,6 +433,34 @@ def parse_sglang_log(text: str) -> dict[str, Any]:
     return out
 
 
+def ratio_for_running(gpu: GPU | str, running: int, config: dict | KimiLinearConfig | str | None = None, *,
+                      tp: int | None = None, sglang_version: str | None = None, step: float = 0.1,
+                      highest: float = 20.0, **kw: Any) -> dict[str, Any] | None:
+    """The smallest ``--mamba-full-memory-ratio`` (in ``step``s) at which SGLang is predicted to run ``running``
+    requests at once with the prefix cache kept on, as a dict with the launch's pools beside the defaults'
+    (``ratio``, ``max_running_requests``, ``max_total_num_tokens``, ``default_max_running_requests``,
+    ``default_max_total_num_tokens``); ``ratio`` None when the defaults already run that many. None when no ratio
+    up to ``highest`` gets there. ``kw``: as :func:`predict_pools`."""
+    if isinstance(running, bool) or not isinstance(running, int) or running < 1:
+        raise ValueError(f"running must be a whole number of requests, at least 1, got {running!r}")
+    if not 0 < step <= highest:
+        raise ValueError(f"step must be above 0 and at most highest ({highest}), got {step!r}")
+    cfg = _config(config)
+    base = predict_for_gpu(gpu, cfg, tp=tp, sglang_version=sglang_version, **kw)
+    out = {"default_max_running_requests": base.max_running_requests,
+           "default_max_total_num_tokens": base.max_total_num_tokens}
+    if base.max_running_requests >= running:
+        return {"ratio": None, "max_running_requests": base.max_running_requests,
+                "max_total_num_tokens": base.max_total_num_tokens, **out}
+    for i in range(1, int(round(highest / step)) + 1):
+        ratio = round(i * step, 6)
+        p = predict_for_gpu(gpu, cfg, tp=tp, sglang_version=sglang_version, mamba_full_memory_ratio=ratio, **kw)
+        if p.max_running_requests >= running and p.max_total_num_tokens > 0:
+            return {"ratio": ratio, "max_running_requests": p.max_running_requests,
+                    "max_total_num_tokens": p.max_total_num_tokens, **out}
+    return None
+
+
 def pools_table(setups=None, *, sglang_version: str | None = None, config: dict | KimiLinearConfig | str | None = None,
                 **kw: Any) -> list[dict[str, Any]]:
     """One row per (GPU id, tp) of SGLang's predicted pools (default: every catalog GPU at its default tp, as the
