@@ -4,6 +4,7 @@ rules written out by hand from the sources (sglang_memory's docstring cites them
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -337,3 +338,23 @@ def test_ratio_for_running_is_the_smallest_that_fits_the_pages_busiest_run():
     assert ratio_for_running("h100", 5000, None, tp=2, sglang_version="0.5.16") is None
     with pytest.raises(ValueError, match="whole number"):
         ratio_for_running("h100", 0, None, tp=2)
+
+
+def test_plan_cli_fits_the_running_requests_and_takes_the_ratio_flags(capsys):
+    from test_errors import one_line, run_cli
+
+    rc, out, err = run_cli(capsys, "plan", "--hardware", "h100", "--tp", "2", "--sglang-version", "0.5.16",
+                           "--fit-running", "100")
+    assert rc == 0, err
+    line = out.strip().splitlines()[-1]
+    ratio = re.search(r"--mamba-full-memory-ratio ([\d.]+) runs ([\d,]+) at once \(defaults: ([\d,]+)\)", line)
+    assert ratio and int(ratio[2].replace(",", "")) >= 100 > int(ratio[3].replace(",", ""))
+    # the same ratio given as the launch flag: the plan's pools say the same running requests
+    rc, out, err = run_cli(capsys, "plan", "--hardware", "h100", "--tp", "2", "--sglang-version", "0.5.16",
+                           "--mamba-full-memory-ratio", ratio[1], "--json")
+    assert rc == 0 and json.loads(out)["sglang_pools"]["max_running_requests"] == int(ratio[2].replace(",", ""))
+    rc, out, err = run_cli(capsys, "plan", "--hardware", "h100", "--tp", "2", "--sglang-version", "0.5.16",
+                           "--disable-radix-cache", "--json")
+    assert rc == 0 and json.loads(out)["sglang_pools"]["max_running_requests"] > 100
+    rc, out, err = run_cli(capsys, "plan", "--hardware", "h100", "--tp", "2", "--fit-running", "100")
+    assert rc == 2 and "give --sglang-version too" in one_line(err)

@@ -170,6 +170,8 @@ def plan(
     max_running_requests: int | None = None,
     chunked_prefill_size: int | None = None,
     context_length: int | None = None,
+    mamba_full_memory_ratio: float | None = None,
+    disable_radix_cache: bool = False,
 ) -> Plan:
     """Memory and roofline plan for one hardware choice, tp and context length (``config``: a loaded
     config, a local ``config.json`` or model folder, or None for the packaged published one).
@@ -177,8 +179,9 @@ def plan(
     With ``sglang_version`` the plan also carries the pools that SGLang version will allocate for this launch
     (:func:`kimi_cookbook.capacity.pools.predict_pools`: ``max_total_num_tokens``, state slots,
     ``max_running_requests``, and how they follow); ``mem_fraction_static``, ``max_running_requests``,
-    ``chunked_prefill_size`` and ``context_length`` are the launch flags of those names (SGLang's defaults when
-    None; ``context_length`` is the server's limit, ``context`` the planned request length)."""
+    ``chunked_prefill_size``, ``context_length``, ``mamba_full_memory_ratio`` and ``disable_radix_cache`` are the
+    launch flags of those names (SGLang's defaults when None/False; ``context_length`` is the server's limit,
+    ``context`` the planned request length)."""
     g = get_gpu(hardware)
     cfg = as_config(config)
     tp = g.default_tp if tp is None else tp
@@ -188,7 +191,8 @@ def plan(
         raise ValueError(f"state_slots must be a positive integer, got {state_slots!r}")
     kv_d, st_d, cv_d, w_d = _dtypes(kv_dtype, state_dtype, conv_dtype, weight_dtype)
     launch = {"mem_fraction_static": mem_fraction_static, "max_running_requests": max_running_requests,
-              "chunked_prefill_size": chunked_prefill_size, "context_length": context_length}
+              "chunked_prefill_size": chunked_prefill_size, "context_length": context_length,
+              "mamba_full_memory_ratio": mamba_full_memory_ratio, "disable_radix_cache": disable_radix_cache or None}
     if sglang_version is None and any(v is not None for v in launch.values()):
         given = ", ".join(k for k, v in launch.items() if v is not None)
         raise ValueError(f"{given}: SGLang launch flags, used only to predict SGLang's pools; give the SGLang "
@@ -225,7 +229,8 @@ def plan(
     pools = None
     if sglang_version is not None:
         pools = predict_for_gpu(g, cfg, tp=tp, sglang_version=sglang_version, kv_dtype=kv_d, state_dtype=st_d,
-                                conv_dtype=cv_d, weight_dtype=w_d, **launch)
+                                conv_dtype=cv_d, weight_dtype=w_d,
+                                **{k: v for k, v in launch.items() if v is not None})
         _check_pools(pools)
     notes = [
         (f"reserve: {'SGLang 0.5.7 default (activations, CUDA graphs)' if reserve_gib is None else 'given'}"
