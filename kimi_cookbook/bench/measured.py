@@ -109,16 +109,20 @@ def derive(folder: str | Path) -> dict[str, Any]:
                 for b in summary["bench"]:
                     if b.get("launch") != name:
                         continue
-                    if b["scenario"].endswith("warmup") and b.get("completed"):
-                        out["first_requests"].append({"call": call.name, "launch": name, "requests": b["completed"],
-                                                      "duration_s": round(b["duration"], 1)})
+                    if b["scenario"].endswith("warmup"):  # SGLang's client (call 2, 3) or the driver's /generate
+                        answered = b.get("completed") or b.get("answered")
+                        if answered:
+                            seconds = b.get("duration", b.get("duration_s"))
+                            out["first_requests"].append({"call": call.name, "launch": name, "requests": answered,
+                                                          "duration_s": round(seconds, 1)})
                     elif b["scenario"].endswith("c100"):
                         seen = last_progress(stdout, b["scenario"])
                         if not seen or not seen["completed"]:  # skipped, or stopped before a request finished
                             continue
                         out["c100"].append({
                             "call": call.name, "launch": name, "flags": " ".join(launch["flags"]) or "(defaults)",
-                            "status": b["status"], **(seen or {}),
+                            "status": b["status"], **seen, "output_tok_s": b.get("output_throughput"),
+                            "mean_tpot_ms": b.get("mean_tpot_ms"),
                             "decode_log": decode_lines(log_text, min_running=60)})
             records = {}
             if (call / "bench.jsonl").exists():
