@@ -47,9 +47,19 @@ FIT_CONTEXT = 8192  # the fit check asks for room for at least one request of th
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
-# the requests sent before the benchmark (see run_full_size_smoke), and how long they may wait for a first token
-WARMUP = bench.Scenario("warmup", num_prompts=8, max_concurrency=8, input_len=1000, output_len=32)
+# how long the warm-up (see warmup_for) may wait for a first token
 WARMUP_STALL_S = 300.0
+
+
+def warmup_for(preset: str) -> bench.Scenario:
+    """The requests sent before ``preset``'s benchmark, not counted: 8 (fewer when the preset never runs 8 at once)
+    of the preset's longest input, 32 tokens out. On a fresh H100 the first batches after a start waited ~90 s
+    (kernels compiled for their shapes; docs/validation/2026-12-05-full-size-h100), and no scenario should pay it."""
+    scenarios = bench.preset(preset)
+    longest = max(s.prefix_len + s.input_len for s in scenarios)
+    at_once = min(8, max(s.max_concurrency for s in scenarios))
+    return bench.Scenario("warmup", num_prompts=at_once, max_concurrency=at_once, input_len=longest, output_len=32,
+                          range_ratio=1.0)
 
 
 def full_size_config(num_experts: int | None = None) -> KimiLinearConfig:
@@ -212,17 +222,16 @@ def run_full_size_smoke(
         step("server facts", t, detail=", ".join(f"{r['figure']} {r['logged']} vs {r['predicted']} predicted"
                                                  for r in report.pools) or "no pool prediction for this version")
         current, t = "warm-up", time.perf_counter()
-        # On a fresh H100 the first batches after a start waited ~90 s (kernels compiled for their shapes; the
-        # 2026-12-05 run): a few requests of the benchmark's input length first, so no measured scenario pays it.
+        warmup = warmup_for(preset)
         warm = False
         try:
-            bench.run_bench((WARMUP,), results_dir=out / "warmup", base_url=srv.base_url, backend="sglang",
+            bench.run_bench((warmup,), results_dir=out / "warmup", base_url=srv.base_url, backend="sglang",
                             model=srv.model, tokenizer=model_path, dataset_name="random-ids",
                             stall_s=None if stall_s is None else max(stall_s, WARMUP_STALL_S),
                             server_log=srv.log_path, progress=progress, label="warm-up (not counted)")
             warm = True
-            step(current, t, detail=f"{WARMUP.num_prompts} requests of up to {WARMUP.input_len} tokens in, "
-                                    f"{WARMUP.output_len} out; not counted in the benchmark")
+            step(current, t, detail=f"{warmup.num_prompts} requests of {warmup.input_len} tokens in, "
+                                    f"{warmup.output_len} out (the preset's longest input); not counted")
         except bench.BenchError as exc:  # a server that cannot answer 8 requests: the benchmark is not run
             report.log_tail = exc.log_tail
             step(current, t, "failed", str(exc).splitlines()[0])

@@ -170,3 +170,20 @@ def test_the_committed_run_plots(tmp_path):
     assert labels == ["this run (H100 80GB HBM3)", "page (4x MI300X)", "planner's floor (H100 80GB HBM3)"]
     fig.savefig(tmp_path / "run.png")
     assert (tmp_path / "run.png").stat().st_size > 5000
+
+
+def test_launch_flags_and_start_phases_are_read_not_guessed():
+    from kimi_cookbook.bench import measured
+
+    assert measured.launch_options(["--expert-distribution-recorder-mode", "stat", "--disable-radix-cache"]) == {
+        "disable_radix_cache": True}
+    assert measured.launch_options(["--mamba-full-memory-ratio", "3.0"]) == {"mamba_full_memory_ratio": 3.0}
+    with pytest.raises(ValueError, match="--cuda-graph-max-bs is not modelled"):
+        measured.launch_options(["--cuda-graph-max-bs", "100"])
+    log = ("[2026-12-05 18:16:43] Capture target decode CUDA graph begin. backend=full\n"
+           "[2026-12-05 18:16:56] Capture target decode CUDA graph end. elapsed=12.58 s, mem usage=6.75 GB\n"
+           "[2026-12-05 18:16:59] The server is fired up and ready to roll!\n")
+    assert measured.start_phases(log) == {"graph_capture_s": 12.58, "capture_end_to_ready_s": 3.0}
+    assert measured.start_phases("no such lines") == {}
+    with pytest.raises(ValueError, match="no server-nope.log"):
+        measured._log(RUN_DIR / "call1-page", "nope")

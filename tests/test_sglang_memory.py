@@ -327,34 +327,52 @@ def test_ratio_for_running_is_the_smallest_that_fits_the_pages_busiest_run():
     from kimi_cookbook.smoke_full import full_size_config
 
     cfg = full_size_config(96)  # the H100 run of docs/validation/2026-12-05-full-size-h100: the defaults ran 67
-    fit = ratio_for_running("h100", 100, cfg, tp=1, sglang_version="0.5.16")
-    assert fit["default_max_running_requests"] == 67 and fit["max_running_requests"] >= 100
+    fit = ratio_for_running("h100", 100, cfg, tp=1, sglang_version="0.5.16", context=2000)
+    assert fit["fits"] and fit["default_max_running_requests"] == 67 and fit["max_running_requests"] >= 100
     assert fit["max_total_num_tokens"] < fit["default_max_total_num_tokens"]  # what it costs: MLA cache tokens
+    assert f"--mamba-full-memory-ratio {fit['ratio']:g} runs" in fit["note"] and "not measured" in fit["note"]
     below = predict_for_gpu("h100", cfg, tp=1, sglang_version="0.5.16",
                             mamba_full_memory_ratio=round(fit["ratio"] - 0.1, 6))
     assert below.max_running_requests < 100  # one step less does not fit: the smallest
-    # the page's launch already runs far more than 100; an impossible target says so with None
-    assert ratio_for_running("mi300x", 100, None, tp=4, sglang_version="0.5.7")["ratio"] is None
-    assert ratio_for_running("h100", 5000, None, tp=2, sglang_version="0.5.16") is None
+    # the page's launch already runs far more than 100
+    page = ratio_for_running("mi300x", 100, None, tp=4, sglang_version="0.5.7", context=2000)
+    assert page["fits"] and page["ratio"] is None and "defaults already run" in page["note"]
+    # 0.5.7 has no prefix cache: the ratio does not apply, and the note says so instead of looping
+    old = ratio_for_running("h100", 100, None, tp=2, sglang_version="0.5.7", context=131072)
+    assert not old["fits"] and "without a prefix cache" in old["note"]
+    # requests too long for the MLA cache: no ratio fits them, whatever the running cap
+    long = ratio_for_running("h100", 100, None, tp=2, sglang_version="0.5.16", context=131072)
+    assert not long["fits"] and long["ratio"] is None and "use a larger tp" in long["note"]
     with pytest.raises(ValueError, match="whole number"):
         ratio_for_running("h100", 0, None, tp=2)
+    with pytest.raises(ValueError, match="prefix cache on"):
+        ratio_for_running("h100", 100, None, tp=2, sglang_version="0.5.16", disable_radix_cache=True)
 
 
 def test_plan_cli_fits_the_running_requests_and_takes_the_ratio_flags(capsys):
     from test_errors import one_line, run_cli
 
     rc, out, err = run_cli(capsys, "plan", "--hardware", "h100", "--tp", "2", "--sglang-version", "0.5.16",
-                           "--fit-running", "100")
+                           "--fit-running", "100", "--context", "2000", "--kv-dtype", "fp8_e4m3")
     assert rc == 0, err
     line = out.strip().splitlines()[-1]
-    ratio = re.search(r"--mamba-full-memory-ratio ([\d.]+) runs ([\d,]+) at once \(defaults: ([\d,]+)\)", line)
+    ratio = re.search(r"--mamba-full-memory-ratio ([\d.]+) runs ([\d,]+) at once \(defaults: ([\d,]+)\) with "
+                      r"([\d,]+) MLA cache tokens instead of ([\d,]+)", line)
     assert ratio and int(ratio[2].replace(",", "")) >= 100 > int(ratio[3].replace(",", ""))
-    # the same ratio given as the launch flag: the plan's pools say the same running requests
+    # the same ratio given as the launch flag (the other flags too): the plan's pools say the same
     rc, out, err = run_cli(capsys, "plan", "--hardware", "h100", "--tp", "2", "--sglang-version", "0.5.16",
-                           "--mamba-full-memory-ratio", ratio[1], "--json")
-    assert rc == 0 and json.loads(out)["sglang_pools"]["max_running_requests"] == int(ratio[2].replace(",", ""))
+                           "--mamba-full-memory-ratio", ratio[1], "--context", "2000", "--kv-dtype", "fp8_e4m3",
+                           "--json")
+    pools = json.loads(out)["sglang_pools"]
+    assert rc == 0 and pools["max_running_requests"] == int(ratio[2].replace(",", ""))
+    assert pools["max_total_num_tokens"] == int(ratio[4].replace(",", ""))
     rc, out, err = run_cli(capsys, "plan", "--hardware", "h100", "--tp", "2", "--sglang-version", "0.5.16",
                            "--disable-radix-cache", "--json")
     assert rc == 0 and json.loads(out)["sglang_pools"]["max_running_requests"] > 100
     rc, out, err = run_cli(capsys, "plan", "--hardware", "h100", "--tp", "2", "--fit-running", "100")
     assert rc == 2 and "give --sglang-version too" in one_line(err)
+    rc, out, err = run_cli(capsys, "plan", "--hardware", "h100", "--tp", "2", "--sglang-version", "0.5.16",
+                           "--fit-running", "100", "--disable-radix-cache")
+    assert rc == 2 and "leave out --disable-radix-cache" in one_line(err)
+    rc, out, err = run_cli(capsys, "plan", "--hardware", "h100", "--sglang-version", "0.5.16", "--fit-running", "0")
+    assert rc == 2 and "--fit-running" in one_line(err)

@@ -111,13 +111,15 @@ def test_summary_says_not_the_full_model_everywhere(tmp_path):
     assert data["full_model"] is False and data["label"] == label
 
 
-def test_the_warm_up_has_the_page_benchmarks_input_shape_and_is_short():
-    # the 2026-12-05 H100 run: the first batches after a start waited ~90 s; smoke --full-size sends WARMUP first
+@pytest.mark.parametrize("preset", ["page", "shared-prefix", "long-context", "tiny"])
+def test_the_warm_up_has_the_presets_longest_input_and_is_short(preset):
+    # the 2026-12-05 H100 run: the first batches after a start waited ~90 s; smoke --full-size warms up first
     from kimi_cookbook import bench
-    from kimi_cookbook.smoke_full import WARMUP, WARMUP_STALL_S
+    from kimi_cookbook.smoke_full import WARMUP_STALL_S, warmup_for
 
-    page = bench.preset("page")
-    assert {s.input_len for s in page} == {WARMUP.input_len}
-    assert WARMUP.output_len <= 64 and WARMUP.num_prompts <= 16
-    assert WARMUP.name not in {s.name for s in page}  # its rows never mix with the benchmark's
+    scenarios = bench.preset(preset)
+    warm = warmup_for(preset)
+    assert warm.input_len == max(s.prefix_len + s.input_len for s in scenarios) and warm.range_ratio == 1.0
+    assert warm.output_len <= 64 and warm.num_prompts <= min(8, max(s.max_concurrency for s in scenarios))
+    assert warm.name not in {s.name for s in scenarios}  # its rows never mix with the benchmark's
     assert WARMUP_STALL_S > 93  # longer than the slowest first batch seen (93 s)

@@ -237,7 +237,7 @@ def expert_spread(tokenizer: str, out: Path, rec_dir: Path, stall: float) -> dic
         if total == 0:
             continue
         top8 = float(row.sort(descending=True).values[:8].sum())
-        per_layer.append({"layer": layer, "tokens": total, "experts_used": int((row > 0).sum()),
+        per_layer.append({"layer": layer, "expert_picks": total, "experts_used": int((row > 0).sum()),
                           "top8_share": round(top8 / total, 4)})
     shares = [p["top8_share"] for p in per_layer]
     return {"experts": int(count.shape[-1]), "moe_layers_counted": len(per_layer),
@@ -334,7 +334,7 @@ def main() -> int:
             save()
             # the first requests after a start compile Triton kernels for new shapes (a minute on a fresh host):
             # a few requests first, so no measured scenario pays for it
-            summary["bench"].append({"launch": name, **warm_up(limit=min(240, left() - 60))})
+            summary["bench"].append({"launch": name, **warm_up(limit=max(10.0, min(240, left() - 60)))})
             save()
             if args.mode in ("page", "all") and i == 0:
                 try:
@@ -357,7 +357,7 @@ def main() -> int:
                 summary["bench"].append({"launch": name, **r})
             elif args.mode in ("all", "c100"):
                 base = next((b for b in summary["bench"] if b.get("scenario") == "c100" and b.get("completed")), None)
-                prompts = base["num_prompts"] if base else 500
+                prompts = base["num_prompts"] if base else (args.c100_prompts if args.mode == "c100" else 500)
                 if base and left() < base["wall_s"] + 25:  # fewer prompts, same concurrency: said in the record
                     prompts = max(100, int(prompts * (left() - 25) / base["wall_s"]) // 100 * 100)
                 r = bench(f"{name}-c100", str(model.path), out, prompts, 100, limit=left() - 15, stall=args.stall)

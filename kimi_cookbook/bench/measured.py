@@ -20,10 +20,21 @@ from typing import Any
 import pandas as pd
 
 from kimi_cookbook.bench.parse import row_from_record
+from kimi_cookbook.bench.watch import _BAR_COUNT, finished_requests
+from kimi_cookbook.hardware import GPUS
 
 DATA_FILE = "full_size_run.json"
-# the client's tqdm line: "163/500 [00:46<01:35,  3.53it/s]"
-_PROGRESS = re.compile(r"(\d+)/(\d+) \[(?:(\d+):)?(\d+):(\d+)<")
+# the client's tqdm line, "| 163/500 [00:46<01:35,  3.53it/s]": watch's bar count, then the elapsed time
+_PROGRESS = re.compile(_BAR_COUNT.pattern + r"(?:(\d+):)?(\d+):(\d+)<")
+# SGLang's log: "[2026-12-05 18:11:08] Capture ... CUDA graph end. elapsed=57.85 s", "... fired up and ready to roll!"
+_STAMP = r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\]"
+_CAPTURE_END = re.compile(_STAMP + r" Capture .*?CUDA graph end\. elapsed=([\d.]+) s")
+_READY = re.compile(_STAMP + r" The server is fired up and ready to roll")
+# the driver's launch flags the planner models (its launches are tp 1; anything else is refused)
+_LAUNCH_FLAGS = {"--disable-radix-cache": ("disable_radix_cache", None),
+                 "--mamba-full-memory-ratio": ("mamba_full_memory_ratio", float),
+                 "--mamba-radix-cache-strategy": ("mamba_radix_cache_strategy", str)}
+_IGNORED_FLAGS = {"--expert-distribution-recorder-mode": 1}  # counting experts: no pool effect
 _DECODE = re.compile(r"Decode batch, #running-req: (\d+),.*?gen throughput \(token/s\): ([\d.]+), #queue-req: (\d+)")
 
 
@@ -33,8 +44,49 @@ def _summary(call: Path) -> dict:
 
 def _log(call: Path, launch: str) -> str:
     with tarfile.open(call / "logs.tar.gz") as tar:
-        member = tar.extractfile(f"server-{launch}.log")
-        return member.read().decode("utf-8", "replace") if member else ""
+        try:
+            member = tar.extractfile(f"server-{launch}.log")
+        except KeyError:
+            member = None
+        if member is None:
+            raise ValueError(f"{call}/logs.tar.gz has no server-{launch}.log; was the folder made by "
+                             "docs/validation/full_size_gpu.py?")
+        return member.read().decode("utf-8", "replace")
+
+
+def launch_options(flags: list[str]) -> dict[str, Any]:
+    """The driver's launch flags as the planner's keyword arguments; a flag it does not model is refused."""
+    options, i = {}, 0
+    while i < len(flags):
+        flag = flags[i]
+        if flag in _IGNORED_FLAGS:
+            i += 1 + _IGNORED_FLAGS[flag]
+        elif flag in _LAUNCH_FLAGS:
+            key, kind = _LAUNCH_FLAGS[flag]
+            if kind is None:
+                options[key], i = True, i + 1
+            else:
+                options[key], i = kind(flags[i + 1]), i + 2
+        else:
+            raise ValueError(f"launch flag {flag} is not modelled by the planner; add it to _LAUNCH_FLAGS in "
+                             "kimi_cookbook/bench/measured.py")
+    return options
+
+
+def start_phases(log_text: str) -> dict[str, float]:
+    """From SGLang's log: the decode CUDA-graph capture (its own ``elapsed``) and the time from its end to "fired
+    up and ready" (SGLang's start-up warm-up request runs there)."""
+    from datetime import datetime
+
+    capture, ready = _CAPTURE_END.search(log_text), _READY.search(log_text)
+    out: dict[str, float] = {}
+    if capture:
+        out["graph_capture_s"] = float(capture[2])
+    if capture and ready:
+        stamp = "%Y-%m-%d %H:%M:%S"
+        out["capture_end_to_ready_s"] = (datetime.strptime(ready[1], stamp)
+                                         - datetime.strptime(capture[1], stamp)).total_seconds()
+    return out
 
 
 def last_progress(stdout_text: str, scenario: str) -> dict | None:
@@ -63,6 +115,15 @@ def decode_lines(log_text: str, min_running: int) -> dict | None:
             "max_running": max(r for r, _, _ in rows), "max_queued": max(q for _, _, q in rows)}
 
 
+def _hardware(gpu: str) -> str:
+    """The catalog id of the GPU nvidia-smi named (``NVIDIA H100 80GB HBM3, ...`` -> ``h100``)."""
+    name = gpu.split(",")[0].upper()
+    found = [g.id for g in GPUS.values() if g.label.upper() in name.split()]
+    if len(found) != 1:
+        raise ValueError(f"the planner has no entry for the run's GPU: {gpu}")
+    return found[0]
+
+
 def derive(folder: str | Path) -> dict[str, Any]:
     """The run in ``folder`` as the cookbook shows it (see the module's doc)."""
     from kimi_cookbook import smoke_full
@@ -76,15 +137,9 @@ def derive(folder: str | Path) -> dict[str, Any]:
     model = first["model"]
     experts = model["num_experts"] if not model["full_model"] else None
     config = smoke_full.full_size_config(experts)
-    gpu_name = first["gpu"].lower()
-    hardware = next((h for h in ("h200", "h100", "b200") if h in gpu_name), None)
-    if hardware is None:
-        raise ValueError(f"the planner has no entry for the run's GPU: {first['gpu']}")
-    version = None  # the server's own answer, in every record the client wrote
-    for call in calls:
-        if (call / "bench.jsonl").exists():
-            for line in (call / "bench.jsonl").read_text().splitlines():
-                version = version or json.loads(line).get("server_info", {}).get("version")
+    hardware = _hardware(first["gpu"])
+    version = next((r.get("server_info", {}).get("version") for call in calls  # the server's own answer
+                    for r in finished_requests(call / "bench.jsonl")), None)
     out: dict[str, Any] = {
         "source": f"docs/validation/{folder.name}", "gpu": first["gpu"], "sglang_version": version,
         "model": model["label"], "full_model": model["full_model"], "tokenizer": model["tokenizer"],
@@ -101,9 +156,9 @@ def derive(folder: str | Path) -> dict[str, Any]:
                     continue
                 name = launch["name"]
                 log_text = _log(call, name)
-                options = {"disable_radix_cache": True} if "--disable-radix-cache" in launch["flags"] else {}
+                options = launch_options(launch["flags"])
                 out["starts"].append({"call": call.name, "launch": name, "order_in_call": launch["order"],
-                                      "ready_s": launch["ready_s"]})
+                                      "ready_s": launch["ready_s"], **start_phases(log_text)})
                 for row in smoke_full.pools_vs_log(hardware, 1, model_dir, log_text, version, options):
                     out["pools"].append({"call": call.name, "launch": name, **row})
                 for b in summary["bench"]:
@@ -123,16 +178,17 @@ def derive(folder: str | Path) -> dict[str, Any]:
                             "call": call.name, "launch": name, "flags": " ".join(launch["flags"]) or "(defaults)",
                             "status": b["status"], **seen, "output_tok_s": b.get("output_throughput"),
                             "mean_tpot_ms": b.get("mean_tpot_ms"),
-                            "decode_log": decode_lines(log_text, min_running=60)})
-            records = {}
-            if (call / "bench.jsonl").exists():
-                for line in (call / "bench.jsonl").read_text().splitlines():
-                    rec = json.loads(line)
-                    records[(rec["max_concurrency"], rec["random_output_len"])] = rec
+                            # the c100 window: at least 60 % of what could run (the page's 100, or SGLang's cap)
+                            "decode_log": decode_lines(log_text, min_running=int(0.6 * min(
+                                100, launch["pools"]["max_running_requests"])))})
+            records = {(r["max_concurrency"], r["random_output_len"]): r
+                       for r in finished_requests(call / "bench.jsonl")}
             rows = []
             for b in summary["bench"]:
                 if b["scenario"] in ("c1", "c16") and b.get("completed"):
-                    rec = records[(b["max_concurrency"], b["output_len"])]
+                    rec = records.get((b["max_concurrency"], b["output_len"]))
+                    if rec is None:
+                        raise ValueError(f"{call}/bench.jsonl has no record for {b['scenario']}")
                     rows.append({**row_from_record(rec), "name": b["scenario"],
                                  "max_concurrency": b["max_concurrency"]})
             for row in smoke_full.floor_table(rows, hardware, 1, config):
@@ -172,9 +228,9 @@ def plot_full_size_run(run: dict[str, Any] | None = None):
     series = (("mean_tpot_ms", f"this run ({gpu})"), ("page_mean_tpot_ms", "page (4x MI300X)"),
               ("floor_tpot_ms", f"planner's floor ({gpu})"))
     for i, (key, label) in enumerate(series):
-        values = [r[key] or 0 for r in rows]
+        values = [float("nan") if r.get(key) is None else r[key] for r in rows]  # a missing value: no bar
         bars = ax.bar([x + (i - 1) * width for x in xs], values, width, label=label)
-        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        ax.bar_label(bars, labels=["" if v != v else f"{v:.1f}" for v in values], fontsize=8)
     ax.set_xticks(list(xs), [f"concurrency {r['max_concurrency']}" for r in rows])
     ax.set_ylabel("mean time per output token (ms)")
     what = "the full model" if run["full_model"] else "fewer experts, not the full model"

@@ -434,31 +434,55 @@ def parse_sglang_log(text: str) -> dict[str, Any]:
 
 
 def ratio_for_running(gpu: GPU | str, running: int, config: dict | KimiLinearConfig | str | None = None, *,
-                      tp: int | None = None, sglang_version: str | None = None, step: float = 0.1,
-                      highest: float = 20.0, **kw: Any) -> dict[str, Any] | None:
-    """The smallest ``--mamba-full-memory-ratio`` (in ``step``s) at which SGLang is predicted to run ``running``
-    requests at once with the prefix cache kept on, as a dict with the launch's pools beside the defaults'
-    (``ratio``, ``max_running_requests``, ``max_total_num_tokens``, ``default_max_running_requests``,
-    ``default_max_total_num_tokens``); ``ratio`` None when the defaults already run that many. None when no ratio
-    up to ``highest`` gets there. ``kw``: as :func:`predict_pools`."""
+                      tp: int | None = None, sglang_version: str | None = None, context: int | None = None,
+                      step: float = 0.1, highest: float = 20.0, **kw: Any) -> dict[str, Any]:
+    """The smallest ``--mamba-full-memory-ratio`` (in ``step``s up to ``highest``) at which SGLang is predicted to
+    run ``running`` requests at once with the prefix cache kept on (and, with ``context``, to hold that many
+    requests of ``context`` tokens in its MLA cache). Returns ``fits``, ``ratio`` (None when the defaults already
+    fit, or nothing does), the pools with and without it, and ``note``: the one sentence to show.
+    ``kw``: the other launch flags, as :func:`predict_pools`."""
     if isinstance(running, bool) or not isinstance(running, int) or running < 1:
         raise ValueError(f"running must be a whole number of requests, at least 1, got {running!r}")
     if not 0 < step <= highest:
         raise ValueError(f"step must be above 0 and at most highest ({highest}), got {step!r}")
+    if kw.get("disable_radix_cache"):
+        raise ValueError("the ratio is for a launch with the prefix cache on; leave out --disable-radix-cache")
     cfg = _config(config)
     base = predict_for_gpu(gpu, cfg, tp=tp, sglang_version=sglang_version, **kw)
-    out = {"default_max_running_requests": base.max_running_requests,
+    need_tokens = running * context if context else 1
+
+    def fits(p: SGLangPools) -> bool:
+        return p.max_running_requests >= running and p.max_total_num_tokens >= need_tokens
+
+    what = f"{running} requests" + (f" of {context:,} tokens" if context else "")
+    out = {"running": running, "context": context, "highest": highest,
+           "default_max_running_requests": base.max_running_requests,
            "default_max_total_num_tokens": base.max_total_num_tokens}
-    if base.max_running_requests >= running:
-        return {"ratio": None, "max_running_requests": base.max_running_requests,
-                "max_total_num_tokens": base.max_total_num_tokens, **out}
+    if fits(base):
+        return {**out, "fits": True, "ratio": None, "max_running_requests": base.max_running_requests,
+                "max_total_num_tokens": base.max_total_num_tokens,
+                "note": f"SGLang {base.sglang_version}'s defaults already run {what} at once "
+                        f"(up to {base.max_running_requests:,})"}
+    if not versions.get(base.sglang_version).prefix_cache:
+        return {**out, "fits": False, "ratio": None, "max_running_requests": base.max_running_requests,
+                "max_total_num_tokens": base.max_total_num_tokens,
+                "note": f"SGLang {base.sglang_version} runs Kimi-Linear without a prefix cache, so "
+                        f"--mamba-full-memory-ratio does not apply; it runs up to {base.max_running_requests:,} "
+                        f"at once and not {what}: use a larger tp"}
     for i in range(1, int(round(highest / step)) + 1):
         ratio = round(i * step, 6)
-        p = predict_for_gpu(gpu, cfg, tp=tp, sglang_version=sglang_version, mamba_full_memory_ratio=ratio, **kw)
-        if p.max_running_requests >= running and p.max_total_num_tokens > 0:
-            return {"ratio": ratio, "max_running_requests": p.max_running_requests,
-                    "max_total_num_tokens": p.max_total_num_tokens, **out}
-    return None
+        p = predict_for_gpu(gpu, cfg, tp=tp, sglang_version=sglang_version, **{**kw, "mamba_full_memory_ratio": ratio})
+        if fits(p):
+            return {**out, "fits": True, "ratio": ratio, "max_running_requests": p.max_running_requests,
+                    "max_total_num_tokens": p.max_total_num_tokens,
+                    "note": f"--mamba-full-memory-ratio {ratio:g} runs {p.max_running_requests:,} at once "
+                            f"(defaults: {base.max_running_requests:,}) with {p.max_total_num_tokens:,} MLA cache "
+                            f"tokens instead of {base.max_total_num_tokens:,}: {what} fit with the prefix cache "
+                            "on (predicted; its speed is not measured)"}
+    return {**out, "fits": False, "ratio": None, "max_running_requests": base.max_running_requests,
+            "max_total_num_tokens": base.max_total_num_tokens,
+            "note": f"no --mamba-full-memory-ratio up to {highest:g} runs {what} at once with the prefix cache on: "
+                    "use a larger tp, or --disable-radix-cache (no prefix reuse)"}
 
 
 def pools_table(setups=None, *, sglang_version: str | None = None, config: dict | KimiLinearConfig | str | None = None,

@@ -7,6 +7,7 @@ import json
 
 from kimi_cookbook import capacity
 from kimi_cookbook.capacity.pools import ratio_for_running
+from kimi_cookbook.cli.types import positive_int
 from kimi_cookbook.errors import InputError
 from kimi_cookbook.versions import VERSIONS
 
@@ -25,29 +26,22 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.fit_running is not None:
         if args.sglang_version is None:
             raise InputError("--fit-running predicts SGLang's pools: give --sglang-version too")
-        fit = ratio_for_running(args.hardware, args.fit_running, args.config, tp=p.tp,
-                                sglang_version=args.sglang_version, mem_fraction_static=args.mem_fraction_static,
-                                chunked_prefill_size=args.chunked_prefill_size, context_length=args.context_length)
+        if args.disable_radix_cache:
+            raise InputError("--fit-running is for a launch with the prefix cache on: leave out --disable-radix-cache")
+        # every launch flag of the plan, so the fit is for this launch
+        fit = ratio_for_running(
+            args.hardware, args.fit_running, args.config, tp=p.tp, sglang_version=args.sglang_version,
+            context=args.context, kv_dtype=p.kv_dtype, state_dtype=p.state_dtype, conv_dtype=p.conv_dtype,
+            weight_dtype=p.weight_dtype, mem_fraction_static=args.mem_fraction_static,
+            max_running_requests=args.max_running_requests, chunked_prefill_size=args.chunked_prefill_size,
+            context_length=args.context_length)
     if args.json:
-        print(json.dumps({**p.to_dict(), **({"fit_running": fit} if args.fit_running is not None else {})},
-                         indent=2))
+        print(json.dumps({**p.to_dict(), **({"fit_running": fit} if fit is not None else {})}, indent=2))
         return 0
     print(capacity.format_plan(p))
-    if args.fit_running is not None:
-        print(_fit_line(args.fit_running, fit))
+    if fit is not None:
+        print(f"fit {args.fit_running} running: {fit['note']}")
     return 0
-
-
-def _fit_line(running: int, fit: dict | None) -> str:
-    if fit is None:
-        return (f"fit {running} running: no --mamba-full-memory-ratio up to 20 gets there with the prefix cache on; "
-                "use a larger tp or --disable-radix-cache")
-    if fit["ratio"] is None:
-        return f"fit {running} running: SGLang's defaults already run {fit['max_running_requests']:,} at once"
-    return (f"fit {running} running with the prefix cache on: --mamba-full-memory-ratio {fit['ratio']:g} runs "
-            f"{fit['max_running_requests']:,} at once (defaults: {fit['default_max_running_requests']:,}), with "
-            f"{fit['max_total_num_tokens']:,} MLA cache tokens instead of {fit['default_max_total_num_tokens']:,} "
-            "(predicted; its speed is not measured)")
 
 
 def register(sub) -> None:
@@ -88,7 +82,7 @@ def register(sub) -> None:
     sg.add_argument("--mamba-full-memory-ratio", type=float, default=None,
                     help="SGLang's --mamba-full-memory-ratio (0.5.16: state slots vs MLA cache; default 0.9)")
     sg.add_argument("--disable-radix-cache", action="store_true", help="SGLang's --disable-radix-cache")
-    sg.add_argument("--fit-running", type=int, default=None, metavar="N",
+    sg.add_argument("--fit-running", type=positive_int, default=None, metavar="N",
                     help="also say the smallest --mamba-full-memory-ratio that runs N requests at once with the "
                     "prefix cache on (e.g. 100, the page's busiest benchmark)")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
