@@ -143,4 +143,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if {"embedded_server", "notebook_run"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-
