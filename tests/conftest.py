@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # A folder `kimi-cookbook demo` made from this very checkout (CI: .ci/run runs `make demo RUN_DIR=runs/ci` first):
 # the session reads it instead of executing every notebook again. Refused when it is not a complete, passing run
 # of the current notebooks, or is older than the package or the notebooks.
@@ -91,8 +92,6 @@ def _check_reusable(run_dir: Path, names: list[str]) -> None:
     the same code cells, made after the last change to the package and the notebooks."""
     import nbformat
 
-    from kimi_cookbook.runner import NOTEBOOK_DIR
-
     summary = run_dir / "summary.md"
     if not summary.is_file():
         raise pytest.UsageError(f"{DEMO_RUN_ENV}={run_dir}: no summary.md there (not a `kimi-cookbook demo` folder)")
@@ -121,7 +120,7 @@ def notebook_run(request, tmp_path_factory) -> NotebookRun:
     from kimi_cookbook.runner import list_notebooks
 
     _not_in_the_fast_tier(request, "the notebooks' run")
-    names = [p.stem for p in list_notebooks()]
+    names = [p.stem for p in list_notebooks(NOTEBOOK_DIR)]
     given = os.environ.get(DEMO_RUN_ENV)
     if given:
         run_dir = Path(given).resolve()
@@ -133,7 +132,7 @@ def notebook_run(request, tmp_path_factory) -> NotebookRun:
     run_dir = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("KIMI_COOKBOOK_RUNS", raising=False)  # the demo keeps result folders under RUN/results
-        rc = run_demo(base_url=server.base_url, run_dir=run_dir)
+        rc = run_demo(base_url=server.base_url, run_dir=run_dir, notebook_dir=NOTEBOOK_DIR)
     return NotebookRun(run_dir, rc, False, names)
 
 

@@ -237,16 +237,27 @@ def test_a_malformed_notebook_fails_alone(tmp_path):
 
 
 def test_demo_parameters_are_ones_the_notebooks_declare(tmp_path):
+    """Each notebook gets parameters it declares; a results folder only where it writes results, each its own (08's
+    rows never land in 05's folder, 01's WORKDIR (a Docker mount) keeps its default)."""
     from types import SimpleNamespace
 
     from kimi_cookbook import demo
     from kimi_cookbook.tiny_model import TINY_MODEL_NAME
 
-    declared = set().union(*(notebook_parameters(p) for p in NOTEBOOKS.values()))
     srv = SimpleNamespace(base_url="http://127.0.0.1:1", tokenizer_path="/t", model=TINY_MODEL_NAME)
-    passed = demo.notebook_parameters(srv, tmp_path)
-    assert {"BASE_URL", "RESULTS_DIR", "WORKDIR", "TOOL_CHOICE"} <= set(passed) <= declared, set(passed) - declared
-    assert "TOOL_CHOICE" not in demo.notebook_parameters(SimpleNamespace(**{**vars(srv), "model": "m"}), tmp_path)
+    folders = {}
+    for name, path in NOTEBOOKS.items():
+        declared = set(notebook_parameters(path))
+        passed = {k: v for k, v in demo.notebook_parameters(srv, tmp_path, name).items() if k in declared}
+        folders.update({name: v for k, v in passed.items() if k in ("RESULTS_DIR", "WORKDIR")})
+        if "BASE_URL" in declared:
+            assert passed["BASE_URL"] == srv.base_url, name
+    assert folders == {"05_speed_benchmark": str(tmp_path.resolve() / "results" / "bench-05"),
+                       "06_accuracy_benchmark": str(tmp_path.resolve() / "results" / "gsm8k-06"),
+                       "08_replicas_router": str(tmp_path.resolve() / "results" / "replicas-08")}
+    assert demo.notebook_parameters(srv, tmp_path, "04_invocation")["TOOL_CHOICE"] == "get_weather"
+    other = SimpleNamespace(**{**vars(srv), "model": "m"})
+    assert "TOOL_CHOICE" not in demo.notebook_parameters(other, tmp_path, "04_invocation")
 
 
 # --- what the reader sees: the requests in the cells, plain prose --------------------------------------------
