@@ -1,7 +1,7 @@
 # The two commands (see README.md) are `make demo` and `make test`. Both set up .venv first (idempotent), at the
 # versions of constraints.txt. `make help` lists every target.
 .DEFAULT_GOAL := help
-.PHONY: help demo test lab lint lock lock-check clean binder site
+.PHONY: help demo test test-fast lab lint lock lock-check clean binder site
 
 VENV_PY := .venv/bin/python
 # the interpreter for lint/lock: .venv's when there is one, else the active one (any venv or conda env)
@@ -12,15 +12,20 @@ BOOTSTRAP_FLAGS := $(if $(filter 1,$(SYSTEM_PACKAGES)),--with-system-packages)
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-11s %s\n", $$1, $$2}'
-	@echo "  options: make test SYSTEM_PACKAGES=1 (apt-get chromium/nodejs, as root), make clean CONFIRM=1"
+	@echo "  options: make test SYSTEM_PACKAGES=1 (apt-get chromium/nodejs, as root), make clean CONFIRM=1,"
+	@echo "    make test KIMI_COOKBOOK_DEMO_RUN=runs/ci (read the notebooks a \`make demo RUN_DIR=runs/ci\` of this checkout ran)"
 
-demo:  ## set up .venv, run every notebook on the embedded server (runs/<time>/)
+demo:  ## set up .venv, run every notebook on the embedded server (runs/<time>/, or RUN_DIR=...)
 	bash scripts/bootstrap.sh $(BOOTSTRAP_FLAGS)
-	.venv/bin/kimi-cookbook demo
+	.venv/bin/kimi-cookbook demo $(if $(RUN_DIR),--run-dir $(RUN_DIR))
 
-test:  ## set up .venv with test tools, run the test suite
+test:  ## everything (what CI runs): set up .venv with test tools, run the whole suite
 	bash scripts/bootstrap.sh --test $(BOOTSTRAP_FLAGS)
 	bash scripts/test.sh
+
+test-fast:  ## the unit tests: no server, no notebook execution, no network (seconds; sets up .venv if missing)
+	@[ -x .venv/bin/pytest ] || bash scripts/bootstrap.sh --test
+	bash scripts/test.sh -m "not slow and not network"
 
 lab:  ## open JupyterLab on notebooks/ with the cookbook's kernel (sets up .venv if missing)
 	@[ -x .venv/bin/jupyter-lab ] || bash scripts/bootstrap.sh

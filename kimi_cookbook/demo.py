@@ -4,8 +4,8 @@ Starts the embedded server (or attaches to ``--base-url``), executes each notebo
 into a run folder (executed copies + summary.md/summary.html), prints a table, stops the server, and exits
 non-zero if any notebook failed. Everything a notebook needs to know about this run comes in as papermill
 parameters (when the notebook has them): ``BASE_URL`` (and ``TOKENIZER``), so it attaches to this one server;
-``RESULTS_DIR`` / ``WORKDIR``, so the benchmark results land in the run folder; and, for the tiny embedded
-model, :data:`TINY_MODEL_PARAMETERS`.
+``RESULTS_DIR`` / ``WORKDIR`` of the notebooks that write results, so they land in the run folder, each in its own
+(:data:`RESULT_FOLDERS`); and, for the tiny embedded model, :data:`TINY_MODEL_PARAMETERS`.
 """
 
 from __future__ import annotations
@@ -62,15 +62,19 @@ def new_run_dir(base: str | Path = "runs") -> Path:
     return unique_dir(base)
 
 
-def notebook_parameters(srv, run_dir: Path) -> dict:
-    """The papermill parameters every notebook of this run gets (each takes those it declares)."""
-    results = run_dir.resolve() / "results"
-    params = {
-        "BASE_URL": srv.base_url,
-        "TOKENIZER": srv.tokenizer_path or "",
-        "RESULTS_DIR": str(results / "bench-05"),
-        "WORKDIR": str(results / "gsm8k-06"),
-    }
+RESULT_FOLDERS = {"05": ("RESULTS_DIR", "bench-05"), "06": ("WORKDIR", "gsm8k-06"),
+                  "08": ("RESULTS_DIR", "replicas-08")}
+"""The notebooks that write results, the parameter naming their folder, and that folder under ``RUN/results``: each
+its own (notebook 01's WORKDIR is a host folder for Docker, not a results folder: it keeps its default)."""
+
+
+def notebook_parameters(srv, run_dir: Path, notebook: str) -> dict:
+    """The papermill parameters the notebook ``notebook`` (its name, e.g. ``05_speed_benchmark``) gets in this run
+    (it takes those it declares): the server's, and its own results folder under ``RUN/results``."""
+    params = {"BASE_URL": srv.base_url, "TOKENIZER": srv.tokenizer_path or ""}
+    for prefix, (name, folder) in RESULT_FOLDERS.items():
+        if notebook.startswith(prefix):
+            params[name] = str(run_dir.resolve() / "results" / folder)
     if srv.model == TINY_MODEL_NAME:
         params.update(TINY_MODEL_PARAMETERS)
     return params
@@ -93,7 +97,8 @@ def run_demo(base_url: str = "", run_dir: str | Path | None = None, only: list[s
             print(f"$ {srv.command}")
         print(f"{srv.kind} server ready at {srv.base_url} (model {srv.model!r})", flush=True)
         try:
-            results = run_notebooks(notebooks, run_dir, notebook_parameters(srv, run_dir), timeout=timeout,
+            results = run_notebooks(notebooks, run_dir, lambda p: notebook_parameters(srv, run_dir, p.stem),
+                                    timeout=timeout,
                                     sections=sections)
         except KeyboardInterrupt as exc:
             raise KeyboardInterrupt(f"{exc}; the summary says so: {run_dir / 'summary.md'}") from None

@@ -68,10 +68,11 @@ def execute_notebook(path: Path | str, output: Path | str, parameters: dict | No
     return NotebookResult(path.stem, "ok", time.perf_counter() - start, output)
 
 
-def run_notebooks(paths: list[Path], run_dir: Path | str, parameters: dict | None = None,
+def run_notebooks(paths: list[Path], run_dir: Path | str, parameters: dict | Callable[[Path], dict] | None = None,
                   timeout: int = 900, sections: Sections | None = None) -> list[NotebookResult]:
     """Execute each notebook into ``run_dir`` (a failure does not stop the others); write summaries, with
-    ``sections`` (what the run measured) at the end."""
+    ``sections`` (what the run measured) at the end. ``parameters``: one set for all, or a function of the
+    notebook's path giving its own (each notebook takes those it declares)."""
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)
@@ -81,7 +82,8 @@ def run_notebooks(paths: list[Path], run_dir: Path | str, parameters: dict | Non
     try:
         for path in bar:
             bar.set_postfix_str(path.stem)
-            results.append(execute_notebook(path, run_dir / path.name, parameters, timeout))
+            given = parameters(path) if callable(parameters) else parameters
+            results.append(execute_notebook(path, run_dir / path.name, given, timeout))
             write_summary(results, run_dir, planned=len(paths))  # an interrupted run keeps what finished
     except KeyboardInterrupt:  # Ctrl-C: the summary's first line says the run is partial
         write_summary(results, run_dir, planned=len(paths), interrupted=True)

@@ -29,20 +29,43 @@ if [ ! -x "$VENV/bin/python" ]; then
   step "creating $VENV with $($PY --version)"
   "$PY" -m venv "$VENV"
 fi
-PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt)
+# --no-warn-conflicts: pip's own check would list every requirement of SGLang (installed below with --no-deps) as
+# missing, in a block starting "ERROR:"; the set-up runs `pip check` itself at the end, SGLang aside.
+PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-warn-conflicts -c constraints.txt)
 "${PIP[@]}" --upgrade pip
 
 extras=embedded,bench
 [ "$want_test" = 1 ] && extras=dev
+# llama.cpp is compiled for what the embedded server uses: libllama and ggml (text models). Not compiled: the
+# multimodal library (LLAVA_BUILD=OFF) and llama.cpp's `common` helpers for its own command-line tools, which
+# llama-cpp-python forces on but never loads (switched off right after llama.cpp's project() call): about 40% of
+# the compile. Your own CMAKE_ARGS are kept, after these. pip caches the built wheel by version, not by these
+# flags: a wheel cached earlier (a full build) is reused as it is.
+cmake_dir=$(mktemp -d)
+trap 'rm -rf "$cmake_dir"' EXIT
+printf 'set(LLAMA_BUILD_COMMON OFF CACHE BOOL "not used by the Python bindings" FORCE)\n' > "$cmake_dir/no-common.cmake"
+export CMAKE_ARGS="-DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$cmake_dir/no-common.cmake ${CMAKE_ARGS:-}"
 step "the cookbook with [$extras] at the versions of constraints.txt (compiles llama.cpp once, then pip caches it)"
-echo "    the first run compiles llama.cpp from source: about 4 minutes on 2 cores, with no output meanwhile;"
-echo "    later runs reuse pip's cache and take seconds"
-"${PIP[@]}" -e ".[$extras]"
+echo "    the first run compiles llama.cpp from source (the parts the embedded server uses): about 2 minutes on"
+echo "    2 cores, with no output meanwhile; later runs reuse pip's cache and take seconds"
+# (setuptools' "Editable installation ... folders with the same name as your package" caution is about a layout
+# this repository has on purpose: not shown)
+PYTHONWARNINGS="ignore:Editable installation" "${PIP[@]}" -e ".[$extras]"
 
 step "SGLang's benchmark client (sglang without its GPU dependencies)"
 # The wheel is pure Python; bench_serving and few_shot_gsm8k need only the light packages of the [bench] extra.
 # --no-deps keeps torch/CUDA out; constraints.txt gives the version. (The server itself runs in the GPU images.)
 "${PIP[@]}" --no-deps sglang
+# What pip check finds, SGLang's deliberately missing requirements aside: anything else is a broken set-up.
+checked=$("$VENV/bin/python" -m pip check --disable-pip-version-check 2>&1 || true)
+broken=$(printf '%s\n' "$checked" | grep -v -e '^sglang ' -e '^No broken requirements' -e '^$' || true)
+if [ -n "$broken" ]; then
+  printf '%s\n' "$broken" >&2
+  echo "bootstrap: the venv has broken requirements (above); constraints.txt and pyproject.toml disagree: make lock" >&2
+  exit 1
+fi
+echo "    left out on purpose: SGLang's own $(printf '%s\n' "$checked" | grep -c '^sglang ') requirements (torch, its CUDA"
+echo "    kernels, the server's packages); the benchmark client needs only the [bench] extra"
 
 if [ "$want_test" = 1 ]; then
   missing=()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import re
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kimi_cookbook import bench
+from kimi_cookbook.runner import notebook_parameters
 
 DATA = Path(__file__).parent / "data" / "bench"
 
@@ -478,7 +480,7 @@ def recording_server():
             )
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
@@ -696,6 +698,7 @@ def test_gsm8k_harness_timeout_raises_bench_error(embedded_server, tmp_path):
     assert (work / "gsm8k.log").read_text().startswith("$ python3 -m sglang.test.few_shot_gsm8k")
 
 
+@pytest.mark.slow
 def test_cli_compare_prints_ratios_and_plots(tmp_path, capsys):
     from kimi_cookbook.cli import main
 
@@ -711,7 +714,7 @@ def test_cli_compare_prints_ratios_and_plots(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "missing")]) == 2
 
 
-# --- notebooks 05/06 executed by papermill against the embedded server ------------------------------------
+# --- notebooks 05/06 as the session's run executed them (papermill, embedded server) ----------------------
 
 
 def _outputs(path):
@@ -738,9 +741,10 @@ def _code(nb) -> str:
     return "\n".join(c.source for c in nbformat.read(nb, as_version=4).cells if c.cell_type == "code")
 
 
-def test_speed_notebook_on_embedded_server(embedded_server, tmp_path):
-    from kimi_cookbook.runner import execute_notebook
-
+@pytest.mark.slow
+def test_speed_notebook_on_embedded_server(notebook_run):
+    """The session's run of notebook 05 (the demo's parameters: PRESET "tiny" and STREAM False are its defaults;
+    RESULTS_DIR under RUN/results)."""
     nb = NOTEBOOKS / "05_speed_benchmark.ipynb"
     # the client command is written in the cell that runs it, flag by flag
     code = _code(nb)
@@ -749,11 +753,12 @@ def test_speed_notebook_on_embedded_server(embedded_server, tmp_path):
                  "--output-file"):
         assert f'"{flag}"' in code, flag
     assert 'sys.executable, "-m", module' in code and "bench.run_scenario(s, cmd, results_dir" in code
-    results = tmp_path / "results"
-    params = {"BASE_URL": embedded_server.base_url, "PRESET": "tiny", "STREAM": False, "RESULTS_DIR": str(results)}
-    result = execute_notebook(nb, tmp_path / "05.ipynb", params)
-    assert result.status == "ok", result.error
-    text, images = _outputs(tmp_path / "05.ipynb")
+    params = notebook_run.parameters("05_speed_benchmark")
+    defaults = {k: ast.literal_eval(v) for k, v in notebook_parameters(nb).items()}
+    assert defaults["PRESET"] == "tiny" and defaults["STREAM"] is False
+    assert not {"PRESET", "STREAM"} & set(params)  # the defaults ran
+    results = Path(params["RESULTS_DIR"])
+    text, images = _outputs(notebook_run.path("05_speed_benchmark"))
     assert "python3 -m sglang.bench_serving --backend sglang-oai" in text  # the terminal equivalent
     assert "low-c1" in text and "176.86" in text  # the page's reference table
     # quiet by default: the progress bar and result block, the log's path; no argument dump, no ratio for a toy run
@@ -766,30 +771,29 @@ def test_speed_notebook_on_embedded_server(embedded_server, tmp_path):
     assert "Kimi-Linear-48B-A3B with 96 of 256 experts" in text and "measured_over_floor" in text
     assert "planner vs SGLang's log: 12 pool figures" in text and "--disable-radix-cache" in text
     assert "No server metrics for this run: GET " in text and "/metrics answered 404: this server has no" in text
+    assert results.parent == notebook_run.run_dir / "results"
     df = bench.load_results(results)
     assert list(df["name"]) == ["tiny-c1", "tiny-c4"] and (df["successful_requests"] > 0).all()
 
 
-def test_accuracy_notebook_on_embedded_server(embedded_server, tmp_path):
-    from kimi_cookbook.runner import execute_notebook
-
+@pytest.mark.slow
+def test_accuracy_notebook_on_embedded_server(notebook_run):
+    """The session's run of notebook 06 (the demo's parameters: defaults, its WORKDIR under RUN/results)."""
     nb = NOTEBOOKS / "06_accuracy_benchmark.ipynb"
     code = _code(nb)  # the harness command, and the OpenAI-API evaluation, are written in the cells
     assert '"sglang.test.few_shot_gsm8k", "--num-questions"' in code and '"sglang.test.run_eval", "--eval-name"' in code
     assert "client.completions.create(" in code and 'stop=["Question", "Assistant:", "<|separator|>"]' in code
-    params = {"BASE_URL": embedded_server.base_url, "WORKDIR": str(tmp_path / "work")}
-    result = execute_notebook(nb, tmp_path / "06.ipynb", params)
-    assert result.status == "ok", result.error
-    text, _ = _outputs(tmp_path / "06.ipynb")
+    params = notebook_run.parameters("06_accuracy_benchmark")
+    text, _ = _outputs(notebook_run.path("06_accuracy_benchmark"))
     assert "accuracy           0.705" in text and "0.88-0.90" in text
-    port = embedded_server.base_url.rsplit(":", 1)[1]
+    port = params["BASE_URL"].rsplit(":", 1)[1]
     assert (f"$ python3 -m sglang.test.few_shot_gsm8k --num-questions 200 --parallel 128 --host http://127.0.0.1 "
             f"--port {port}") in text
     # what runs is said before it runs, with what was cut, and "not comparable" before any number
     assert "not run: it needs SGLang's native API and this is a llama.cpp server (see section 4)" in text
     assert "12 questions from gsm8k_sample.jsonl, 8 at a time" in text
     assert text.index("not run") < text.index("Accuracy: ")
-    assert json.loads((tmp_path / "work" / "gsm8k.json").read_text())["method"] == "openai-sample"
+    assert json.loads((Path(params["WORKDIR"]) / "gsm8k.json").read_text())["method"] == "openai-sample"
     assert text.index("Not comparable") < text.index("run_accuracy") and "accuracy_diff" not in text
     run_block = text[text.index("Accuracy: ") :]
     assert bench.parse_gsm8k(run_block)["output_throughput"] > 0

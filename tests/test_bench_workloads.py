@@ -167,6 +167,7 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+@pytest.mark.slow
 def test_server_that_stops_answering_mid_run(tmp_path):
     """The CLI launches its own embedded server; once a benchmark request has finished, the server is frozen
     (SIGSTOP: alive, port open, nothing answers). The run stops within the stall time with one line, keeps what

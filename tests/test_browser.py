@@ -29,6 +29,8 @@ import pytest
 
 from kimi_cookbook.selector import PAGE_ERROR_TEXT, render_command
 
+pytestmark = pytest.mark.slow  # JupyterLab, a kernel and Chromium
+
 CHROMIUM = os.environ.get("KIMI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -179,6 +179,7 @@ def _cli(*argv):
                           text=True, timeout=120, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_cli_json():
     r = _cli("--hardware", "mi300x", "--tp", "4", "--context", "131072", "--json")
     assert r.returncode == 0, r.stderr
@@ -196,6 +197,7 @@ def test_cli_json():
     assert out2["linear_state_bytes_per_sequence_per_gpu"] == out["linear_state_bytes_per_sequence_per_gpu"] // 2
 
 
+@pytest.mark.slow
 def test_cli_table_and_errors():
     r = _cli("--hardware", "mi300x", "--tp", "4", "--context", "8192", "--kv-dtype", "fp8_e4m3")
     assert r.returncode == 0, r.stderr
@@ -215,13 +217,18 @@ def test_catalog_usable_memory():
 
 
 def _run_notebook(tmp_path, name, parameters):
-    import nbformat
     import papermill as pm
 
     out = tmp_path / name
     pm.execute_notebook(str(NOTEBOOK), str(out), parameters=parameters, kernel_name="python3",
                         cwd=str(tmp_path), progress_bar=False)
-    nb = nbformat.read(str(out), as_version=4)
+    return _read(out)
+
+
+def _read(path):
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
     outs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outs)
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
@@ -229,9 +236,10 @@ def _run_notebook(tmp_path, name, parameters):
     return text, images
 
 
-@pytest.mark.timeout(300)
-def test_notebook_defaults(tmp_path):
-    text, images = _run_notebook(tmp_path, "07_defaults.ipynb", {})
+@pytest.mark.slow
+def test_notebook_defaults(notebook_run):
+    """The session's run of notebook 07 (every parameter its default)."""
+    text, images = _read(notebook_run.path("07_capacity_planning"))
     assert "4 x MI300x" in text and "Max concurrent requests, hybrid           143" in text
     assert "layers 27: MLA [4, 8, 12, 16, 20, 24, 27], KDA 20" in text
     assert "0.058" in text and "0.17" in text and "0.165" in text  # the page's three runs vs the floor
@@ -248,6 +256,7 @@ def test_notebook_defaults(tmp_path):
         assert row["hardware"] in text and str(row["max_total_num_tokens"]) in text
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_notebook_other_parameters(tmp_path):
     text, images = _run_notebook(tmp_path, "07_h200.ipynb", {"HARDWARE": "h200", "TP": 2, "CONTEXT": 8192,
@@ -269,6 +278,7 @@ def test_notebook_other_parameters(tmp_path):
 SGLANG_KEYS = ("sglang_max_total_num_tokens", "sglang_state_slots", "sglang_max_running_requests")
 
 
+@pytest.mark.slow
 def test_cli_sglang_pools_json_keys_are_the_prediction():
     from kimi_cookbook.sglang_memory import predict_for_gpu
 
@@ -282,6 +292,7 @@ def test_cli_sglang_pools_json_keys_are_the_prediction():
     assert all(plain[k] is None for k in SGLANG_KEYS) and plain["sglang_pools"] is None
 
 
+@pytest.mark.slow
 def test_cli_sglang_launch_flags_reach_the_prediction():
     from kimi_cookbook.sglang_memory import predict_for_gpu
 
@@ -310,6 +321,7 @@ def test_cli_sglang_launch_flags_reach_the_prediction():
     assert small["sglang_max_total_num_tokens"] > big["sglang_max_total_num_tokens"]
 
 
+@pytest.mark.slow
 def test_cli_sglang_pools_table_and_errors():
     r = _cli("--hardware", "mi300x", "--tp", "4", "--sglang-version", "0.5.7", "--mem-fraction-static", "0.7")
     assert r.returncode == 0, r.stderr

@@ -68,6 +68,7 @@ def test_bad_fixture_trips_every_static_check():
     assert "hf_0000" not in text and "hunter2" not in text
 
 
+@pytest.mark.slow
 def test_bad_fixture_fails_to_execute():
     problems = check_execution([BAD])
     assert [p.check for p in problems] == ["execute"]
@@ -87,12 +88,16 @@ def test_every_real_notebook_passes_the_static_checks(path):
     assert [str(p) for p in check_static(path)] == []
 
 
-def test_every_notebook_runs_under_the_full_check(embedded_server):
-    """What CI requires of every notebook (and the template): it executes against the embedded server."""
-    problems = check_execution(REAL, base_url=embedded_server.base_url)
+@pytest.mark.slow
+def test_the_full_check_executes_a_notebook(embedded_server, capsys):
+    """check-notebook's execution mode, on one notebook: the template (the cookbook notebooks' execution is the
+    session's run, tests/test_notebooks.py::test_every_notebook_executes), against the embedded server."""
+    problems = check_execution([TEMPLATE], base_url=embedded_server.base_url)
     assert [str(p) for p in problems] == []
+    assert f"executed {TEMPLATE} (ok, " in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_clean_notebook_passes_and_cli_exits_zero(tmp_path, capsys):
     path = good_notebook(tmp_path)
     assert check_static(path) == []
@@ -151,6 +156,7 @@ def test_kept_outputs_follow_the_nbval_rule(tmp_path):
     assert check_static(good_notebook(tmp_path, cells[:3])) == []  # a kept, checked output is fine
 
 
+@pytest.mark.slow
 def test_keep_outputs_stores_only_checked_cells(tmp_path, capsys):
     cells = [
         nbformat.v4.new_markdown_cell("# T\n\nIntro."),
@@ -239,6 +245,7 @@ def test_ruff_is_clean():
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_tracked_notebooks_are_stripped():
     tracked = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=REPO_ROOT, capture_output=True, text=True).stdout
     paths = [p for p in tracked.split() if not p.startswith("tests/fixtures/")]
@@ -249,6 +256,8 @@ def test_tracked_notebooks_are_stripped():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_pre_commit_runs_from_any_venv(tmp_path):
     """`pre-commit run --all-files` passes in a throw-away clone, with pre-commit installed in a fresh venv that is
     not named .venv and with the project's venv nowhere on PATH: no hook depends on a particular environment.

@@ -14,6 +14,7 @@ def cli(*args):
     return subprocess.run([sys.executable, "-m", "kimi_cookbook", *args], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hardware", ["mi300x", "mi325x", "mi355x"])
 @pytest.mark.parametrize("tool", [False, True])
 def test_page_exact_matches_render_command(hardware, tool):
@@ -23,18 +24,21 @@ def test_page_exact_matches_render_command(hardware, tool):
     assert r.stdout == render_command({"hardware": hardware, "toolcall": "enabled" if tool else "disabled"}) + "\n"
 
 
+@pytest.mark.slow
 def test_page_exact_prints_the_page_error_and_fails():
     r = cli("command", "--page-exact", "--reasoning-parser", "kimi_k2")
     assert r.returncode == 1
     assert r.stdout == PAGE_ERROR_TEXT + "\n"
 
 
+@pytest.mark.slow
 def test_typed_command_matches_the_api():
     r = cli("command", "--hardware", "h100", "--tp", "4", "--port", "8000", "--model", "my model;x")
     assert r.returncode == 0, r.stderr
     assert r.stdout == build_launch_command("h100", tp=4, port=8000, model="my model;x") + "\n"
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_clear_line_without_traceback():
     r = cli("command", "--hardware", "h100", "--tp", "3")
     assert r.returncode == 2
@@ -42,11 +46,13 @@ def test_bad_input_is_one_clear_line_without_traceback():
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_page_exact_refuses_knobs_the_page_lacks():
     r = cli("command", "--page-exact", "--port", "8000")
     assert r.returncode == 2 and "--page-exact takes only the page's options" in r.stderr
 
 
+@pytest.mark.slow
 def test_enable_metrics_flag():
     r = cli("command", "--hardware", "h200", "--enable-metrics")
     assert r.returncode == 0 and r.stdout == build_launch_command("h200", enable_metrics=True) + "\n"
@@ -54,6 +60,7 @@ def test_enable_metrics_flag():
     assert r.returncode == 2 and "drop ['enable_metrics']" in r.stderr
 
 
+@pytest.mark.slow
 def test_docker_subcommand():
     r = cli("docker", "--hardware", "mi300x", "--page-exact")
     assert r.returncode == 0, r.stderr
@@ -62,12 +69,14 @@ def test_docker_subcommand():
     assert "pip install sentencepiece tiktoken" in r.stdout
 
 
+@pytest.mark.slow
 def test_docker_check_host_never_fails():
     r = cli("docker", "--check-host", "--json")
     assert r.returncode == 0, r.stderr
     assert '"docker"' in r.stdout
 
 
+@pytest.mark.slow
 def test_help_lists_every_subcommand():
     r = cli("--help")
     assert r.returncode == 0
@@ -75,6 +84,7 @@ def test_help_lists_every_subcommand():
     assert {"command", "docker", "demo", "serve", "bench", "compare", "plan", "check-notebook", "index"} <= listed
 
 
+@pytest.mark.slow
 def test_launch_flags_come_from_build_launch_spec():
     """Every scalar knob of build_launch_spec is a flag of `command` and `serve`, its default the function's."""
     import inspect

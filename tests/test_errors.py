@@ -179,7 +179,7 @@ def foreign_server(request, tmp_path):
     if handler is http.server.SimpleHTTPRequestHandler:
         handler = type("Quiet", (handler,), {"log_message": lambda *a: None})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
 
@@ -196,9 +196,10 @@ def test_foreign_server_fails_within_seconds(capsys, foreign_server, sub, tmp_pa
     assert not (tmp_path / "r").exists()  # no results folder for a run that never started
 
 
+@pytest.mark.slow
 def test_server_listing_an_unknown_model_needs_a_tokenizer(capsys, tmp_path):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Models)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         t0 = time.monotonic()
         rc, _, err = run_cli(capsys, "bench", "--base-url", f"http://127.0.0.1:{httpd.server_address[1]}",
@@ -218,6 +219,7 @@ def test_missing_tokenizer_folder_fails_at_once(capsys, embedded_server, tmp_pat
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_sglang_that_cannot_start_is_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("KIMI_COOKBOOK_CACHE", str(tmp_path / "cache"))
     rc, _, err = run_cli(capsys, "serve", "--backend", "sglang", "--hardware", "h100", "--timeout", "60")
@@ -286,6 +288,7 @@ def test_server_logs_are_capped(tmp_path, monkeypatch):
     assert new.parent == logs
 
 
+@pytest.mark.slow
 def test_unique_run_folders_within_one_second_and_across_processes(tmp_path):
     import subprocess
     import sys
@@ -323,6 +326,7 @@ def test_demo_summary_of_a_partial_run_says_so(tmp_path):
     assert "4/4 notebooks passed" in (tmp_path / "summary.md").read_text().splitlines()[0]
 
 
+@pytest.mark.slow
 def test_only_sglangs_own_model_info_makes_an_attached_server_sglang(tmp_path):
     """/get_model_info as SGLang 0.5.16 answered on the H100 says SGLang; a page served with 200 at every path
     does not (it would send SGLang's native client at a server without /generate)."""
@@ -342,7 +346,7 @@ def test_only_sglangs_own_model_info_makes_an_attached_server_sglang(tmp_path):
 
     for handler, expected in ((Info, "sglang"), (_Html, "openai")):
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         try:
             url = f"http://127.0.0.1:{httpd.server_address[1]}"
             assert server_flavor(url) == expected

@@ -21,6 +21,8 @@ import pytest
 
 from kimi_cookbook.server import connect
 
+pytestmark = pytest.mark.slow  # servers, demos and builds, each killed or interrupted
+
 REPO = Path(__file__).resolve().parents[1]
 
 

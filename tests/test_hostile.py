@@ -106,6 +106,7 @@ def test_wrong_key_is_named_not_shown(capsys, keyed, monkeypatch):
     assert "sk-wrong-key-123" not in out + err
 
 
+@pytest.mark.slow  # the embedded server
 def test_embedded_server_started_with_a_key(tmp_path, monkeypatch):
     from kimi_cookbook.server import attach, connect
 
@@ -123,6 +124,7 @@ def test_embedded_server_started_with_a_key(tmp_path, monkeypatch):
         assert [m.id for m in client.models.list().data] == [srv.model]
 
 
+@pytest.mark.slow  # the embedded server
 def test_inherited_server_settings_do_not_move_the_embedded_server(monkeypatch):
     """Beyond the list: llama.cpp's server reads every setting from the environment too, and PORT/HOST even win
     over its flags, so a PORT set for something else moved it off the port the cookbook waits on."""
@@ -246,6 +248,7 @@ def drip():
         yield url
 
 
+@pytest.mark.slow  # waits out a deadline
 def test_slow_drip_is_cut_at_the_deadline(drip):
     from kimi_cookbook import metrics, readiness
 
@@ -265,6 +268,7 @@ def test_slow_drip_is_cut_at_the_deadline(drip):
     assert time.monotonic() - t0 < 6 and sampler.errors >= 1
 
 
+@pytest.mark.slow  # waits out a deadline
 def test_smoke_against_a_slow_drip_ends_on_time(capsys, drip, tmp_path):
     t0 = time.monotonic()
     rc, _, err = run_cli(capsys, "smoke", "--base-url", drip, "--run-dir", str(tmp_path / "s"))
@@ -480,6 +484,7 @@ def test_sigterm_during_a_demo_is_an_interruption(embedded_server, tmp_path):
     assert "interrupted: 1 of 2 notebooks" in (run_dir / "summary.md").read_text().splitlines()[0]
 
 
+@pytest.mark.slow  # builds the tiny model twice
 def test_ctrl_c_during_tiny_model_leaves_no_folder(tmp_path):
     out = tmp_path / "tiny"
     proc = cli_proc("tiny-model", "--out", str(out))
@@ -495,6 +500,7 @@ def test_ctrl_c_during_tiny_model_leaves_no_folder(tmp_path):
     assert again.wait(timeout=120) == 0 and (out / "recipe.json").is_file()
 
 
+@pytest.mark.slow  # builds the tiny model
 def test_two_tiny_model_builds_into_one_folder(tmp_path):
     out = tmp_path / "tiny"
     procs = [cli_proc("tiny-model", "--out", str(out)) for _ in range(2)]
@@ -527,6 +533,7 @@ def test_ctrl_c_while_the_cli_loads_is_one_line(tmp_path):
     assert "interrupted" in one_line(err)
 
 
+@pytest.mark.slow  # executes a notebook
 def test_keep_outputs_on_a_notebook_without_cell_ids(capsys, tmp_path):
     import nbformat
 
@@ -595,6 +602,7 @@ def test_attach_errors_name_no_log_that_does_not_exist(capsys, tmp_path):
     assert "server.log" not in line and not (tmp_path / "s" / "server.log").exists()
 
 
+@pytest.mark.slow  # executes a notebook
 def test_notebook_02_with_a_bad_hardware_names_it(tmp_path):
     from kimi_cookbook.runner import execute_notebook
 

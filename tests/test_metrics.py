@@ -115,6 +115,7 @@ def exporter():
         thread.join(5)
 
 
+@pytest.mark.slow
 def test_sampler_polls_during_a_run(exporter):
     url, g, c, rank = exporter
     assert km.metrics_status(url)[0] is True

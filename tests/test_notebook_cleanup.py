@@ -1,7 +1,10 @@
 """A failing cell stops the notebook's server at once (IPython post_run_cell hook), in a real kernel."""
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
+
+pytestmark = pytest.mark.slow  # a kernel and the embedded server
 
 
 def test_failing_cell_stops_the_launched_server(tmp_path):

@@ -1,7 +1,6 @@
-"""Every notebook executed by papermill (defaults + another parameter set), then checked by nbval.
-
-Notebooks that talk to a server get ``BASE_URL`` of the session's embedded server (when the notebook has
-that parameter), so one tiny server serves them all. Add a notebook's other parameter set to ALT_PARAMS.
+"""Every notebook executed once by papermill (the session's ``notebook_run``: the demo's parameters against the
+session's embedded server), its kept outputs compared with that fresh run by nbval's own comparison, and the
+notebooks that have another parameter set executed with it. Add a notebook's other parameter set to ALT_PARAMS.
 """
 
 import json
@@ -9,9 +8,17 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
+from nbval.plugin import (
+    IPyNbCell,
+    coalesce_streams,
+    find_comment_markers,
+    find_metadata_tags,
+    nocolors,
+)
 
 from kimi_cookbook.runner import execute_notebook, list_notebooks, notebook_parameters
 from kimi_cookbook.selector import build_launch_command, render_command
@@ -22,8 +29,6 @@ NOTEBOOKS = {p.stem: p for p in list_notebooks(NOTEBOOK_DIR)}
 ALT_PARAMS = {
     "01_docker_setup": {"HARDWARE": "h100", "WORKDIR": "/srv/my work", "PORT": 8000},
     "02_command_selector": {"HARDWARE": "mi355x", "TOOLCALL": "enabled", "REASONING": "enabled"},
-    # what the demo passes for the tiny model: a named tool for the first turn of the tool loop
-    "04_invocation": {"TOOL_CHOICE": "get_weather"},
     "06_accuracy_benchmark": {"SGLANG_VERSION": "0.5.16", "NUM_QUESTIONS": 3, "PARALLEL": 2},
 }
 
@@ -48,53 +53,117 @@ def cell_outputs(nb_path):
             for c in nb.cells if c.cell_type == "code"]
 
 
-def nbval(notebook, timeout=900):
-    """nbval re-runs ``notebook`` in a fresh kernel and compares each `# NBVAL_CHECK_OUTPUT` cell's stored outputs
-    with the new ones (images excepted); any cell that raises fails too."""
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
-         str(notebook)],
-        capture_output=True, text=True, cwd=notebook.parent, timeout=timeout,
-    )
+# nbval's comparison (IPyNbCell.compare_outputs, with nbval's own stream coalescing and markers), applied to the
+# session's papermill run instead of a second execution in nbval's kernel. What IPyNbFile compares by default
+# (without --nbdime): every output key but these.
+NBVAL_SKIP_COMPARE = ("metadata", "traceback", "prompt_number", "output_type", "name", "execution_count",
+                      "application/vnd.jupyter.widget-view+json", "image/png", "image/jpeg")
 
 
-def committed_copy(name, params, folder):
-    """The notebook as committed (its kept outputs included), with papermill's parameters cell injected when
-    ``params`` is not empty (the session server's BASE_URL), written into ``folder``. Cells with kept outputs get
-    an execution count (git holds none), or nbval would take them for never run."""
-    nb = nbformat.read(NOTEBOOKS[name], as_version=4)
-    if params:  # as papermill does: a cell after the parameters cell overrides them
-        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-        source = "\n".join(f"{k} = {v!r}" for k, v in params.items())
-        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]}))
-    for i, cell in enumerate(nb.cells, 1):
-        if cell.get("outputs"):  # nbstripout clears counts; nbval skips a cell it believes was never run
-            cell.execution_count = i
-    path = folder / f"{name}.ipynb"
-    nbformat.write(nb, path)
-    return path
+class NbvalCheck:
+    """The parts of an nbval cell item its ``compare_outputs`` uses; ``config`` is pytest's (its assertion diff)."""
+
+    compare_outputs = IPyNbCell.compare_outputs
+    format_output_compare = IPyNbCell.format_output_compare
+    sanitize = IPyNbCell.sanitize
+    colors = nocolors
+
+    def __init__(self, config):
+        self.parent = SimpleNamespace(skip_compare=NBVAL_SKIP_COMPARE, sanitize_patterns={})
+        self.config, self.ihook = config, config.hook
 
 
+def checked_cells(nb):
+    """The cells nbval --nbval-lax checks: a ``# NBVAL_CHECK_OUTPUT`` comment or tag (comments win)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            options = {**dict(find_metadata_tags(cell.metadata)), **dict(find_comment_markers(cell.source))}
+            if options.get("check") and not options.get("skip"):
+                yield cell
+
+
+def nbval_compare(committed, executed, config) -> list[str]:
+    """nbval's verdict on each checked cell of ``committed`` (kept outputs) against the same cell (by id) of
+    ``executed``: a list of failures, each with nbval's own report."""
+    ran = {c.get("id"): c for c in executed.cells}
+    failures = []
+    for cell in checked_cells(committed):
+        if cell.id not in ran:
+            failures.append(f"cell {cell.id}: not in the executed notebook")
+            continue
+        check = NbvalCheck(config)
+        test = coalesce_streams([nbformat.from_dict(o) for o in ran[cell.id].get("outputs", [])])
+        ref = coalesce_streams([nbformat.from_dict(o) for o in cell.get("outputs", [])])
+        if not check.compare_outputs(test, ref):
+            failures.append(f"cell {cell.id}:\n" + "\n".join(map(str, check.comparison_traceback)))
+    return failures
+
+
+@pytest.mark.slow
+def test_every_notebook_executes(notebook_run):
+    """The session's run: every notebook ran to the end with the demo's parameters (what CI's `make demo` does)."""
+    summary = (notebook_run.run_dir / "summary.md").read_text()
+    assert notebook_run.rc == 0, summary
+    assert summary.startswith(f"# Cookbook run: {len(NOTEBOOKS)}/{len(NOTEBOOKS)} notebooks passed"), summary
+    for name in NOTEBOOKS:
+        nb = notebook_run.read(name)
+        assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"], name
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
-def test_committed_outputs_match_a_fresh_run(name, tmp_path, request):
+def test_committed_outputs_match_a_fresh_run(name, notebook_run, request):
     """The outputs kept in git (cells starting with # NBVAL_CHECK_OUTPUT) are what the notebook prints today: a
     change in behaviour fails here until `kimi-cookbook keep-outputs` refreshes them (and the diff is reviewed)."""
-    proc = nbval(committed_copy(name, params_for(name, {}, request), tmp_path))
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    assert " passed" in proc.stdout
+    committed = nbformat.read(NOTEBOOKS[name], as_version=4)
+    assert nbval_compare(committed, notebook_run.read(name), request.config) == []
 
 
-def test_a_changed_output_fails_nbval(tmp_path):
-    """The check above has teeth: one character changed in a kept output of notebook 02 fails it."""
-    path = committed_copy("02_command_selector", {}, tmp_path)
-    nb = nbformat.read(path, as_version=4)
-    kept = [c for c in nb.cells if c.get("metadata", {}).get("keep_output") and c.outputs
-            and c.outputs[0].get("output_type") == "stream"]
+@pytest.mark.slow
+def test_a_changed_output_fails_nbval(notebook_run, request):
+    """The check above has teeth: one character changed in a kept output of notebook 02 fails it, with nbval's
+    report naming the difference."""
+    committed = nbformat.read(NOTEBOOKS["02_command_selector"], as_version=4)
+    kept = [c for c in checked_cells(committed) if c.outputs and c.outputs[0].get("output_type") == "stream"]
     assert kept, "notebook 02 keeps no printed output"
     kept[0].outputs[0]["text"] = kept[0].outputs[0]["text"].replace("--tp", "--tq", 1)
+    failures = nbval_compare(committed, notebook_run.read("02_command_selector"), request.config)
+    assert len(failures) == 1 and "--tq" in failures[0] and "mismatch 'stdout'" in failures[0], failures
+
+
+SYNTHETIC = [
+    ("# NBVAL_CHECK_OUTPUT\nprint('kept', 6 * 7)", [{"output_type": "stream", "name": "stdout", "text": "kept 42\n"}]),
+    ("# NBVAL_CHECK_OUTPUT\nfrom IPython.display import HTML, display\ndisplay(HTML('<b>x</b>'))\n{'a': 1}",
+     [{"output_type": "display_data", "metadata": {}, "data": {"text/html": "<b>x</b>",
+                                                               "text/plain": "<IPython.core.display.HTML object>"}},
+      {"output_type": "execute_result", "metadata": {}, "execution_count": 2, "data": {"text/plain": "{'a': 1}"}}]),
+    ("print('not checked')", []),
+]
+
+
+@pytest.mark.slow
+def test_the_comparison_is_nbvals_verdict(tmp_path, request):
+    """On a small notebook (not a cookbook one) whose second cell keeps a changed value, nbval itself (`pytest
+    --nbval-lax`, its own kernel) and the comparison above give the same verdict: that cell fails, the rest pass."""
+    cells = []
+    for i, (source, outputs) in enumerate(SYNTHETIC, 1):
+        cell = nbformat.v4.new_code_cell(source, execution_count=i if outputs else None)
+        cell.outputs = [nbformat.from_dict(json.loads(json.dumps(o))) for o in outputs]
+        cells.append(cell)
+    cells[1].outputs[1]["data"]["text/plain"] = "{'a': 2}"  # the kernel prints {'a': 1}
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "synthetic.ipynb"
     nbformat.write(nb, path)
-    proc = nbval(path)
-    assert proc.returncode != 0 and "--tq" in proc.stdout, proc.stdout[-3000:]
+    real = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                           "--nbval-current-env", str(path)], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300)
+    assert real.returncode == 1 and "1 failed, 2 passed" in real.stdout, real.stdout[-3000:]
+    assert "synthetic.ipynb::Cell 1" in real.stdout and "Cell outputs differ" in real.stdout
+    executed = tmp_path / "executed.ipynb"
+    assert execute_notebook(path, executed).status == "ok"
+    ours = nbval_compare(nb, nbformat.read(executed, as_version=4), request.config)
+    assert len(ours) == 1 and ours[0].startswith(f"cell {cells[1].id}:") and "{'a': 2}" in ours[0], ours
 
 
 def test_deterministic_notebooks_show_their_outputs_in_git():
@@ -108,6 +177,7 @@ def test_deterministic_notebooks_show_their_outputs_in_git():
     assert len(plots) >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ALT_PARAMS))
 def test_notebook_runs_with_other_parameters(name, tmp_path, request):
     out = tmp_path / f"{name}.ipynb"
@@ -115,10 +185,6 @@ def test_notebook_runs_with_other_parameters(name, tmp_path, request):
     result = execute_notebook(NOTEBOOKS[name], out, params)
     assert result.status == "ok", result.error
     text = "\n".join(cell_outputs(out))
-    if name == "04_invocation":  # the server made the named call, the loop ran it and asked again
-        assert "--- turn 1 (tool_choice=get_weather): finish_reason=tool_calls" in text
-        assert re.search(r"  \S+: get_weather\(\{.*\}\) -> \{'city': ", text)
-        assert "--- turn 2 (tool_choice=auto)" in text
     if name == "06_accuracy_benchmark":  # SGLang 0.5.16's harness, written for this server
         assert (f"$ python3 -m sglang.test.run_eval --eval-name gsm8k --api completion --base-url "
                 f"{params['BASE_URL']} --model kimi-cookbook-tiny --num-examples 3 --num-threads 2") in text
@@ -133,12 +199,24 @@ def test_notebook_runs_with_other_parameters(name, tmp_path, request):
         assert "- 127.0.0.1:8000:8000" in text and "driver: nvidia" in text  # the Compose file
 
 
-def test_selector_notebook_prints_the_page_command(tmp_path):
-    out = tmp_path / "02.ipynb"
-    assert execute_notebook(NOTEBOOKS["02_command_selector"], out, {"HARDWARE": "mi325x"}).status == "ok"
-    assert render_command({"hardware": "mi325x"}) + "\n" in cell_outputs(out)
+@pytest.mark.slow
+def test_tool_loop_with_a_named_tool(notebook_run):
+    """The session's run of notebook 04 with what the demo passes for the tiny model (TOOL_CHOICE get_weather, a
+    named tool for the first turn): the server made the named call, the loop ran it and asked again."""
+    assert notebook_run.parameters("04_invocation")["TOOL_CHOICE"] == "get_weather"
+    text = "\n".join(cell_outputs(notebook_run.path("04_invocation")))
+    assert "--- turn 1 (tool_choice=get_weather): finish_reason=tool_calls" in text
+    assert re.search(r"  \S+: get_weather\(\{.*\}\) -> \{'city': ", text)
+    assert "--- turn 2 (tool_choice=auto)" in text
 
 
+@pytest.mark.slow
+def test_selector_notebook_prints_the_page_command(notebook_run):
+    """The default run (HARDWARE mi300x) prints the page generator's exact command as one output."""
+    assert render_command({"hardware": "mi300x"}) + "\n" in cell_outputs(notebook_run.path("02_command_selector"))
+
+
+@pytest.mark.slow
 def test_a_failing_notebook_is_reported(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("X = 1", metadata={"tags": ["parameters"]}),
@@ -159,16 +237,27 @@ def test_a_malformed_notebook_fails_alone(tmp_path):
 
 
 def test_demo_parameters_are_ones_the_notebooks_declare(tmp_path):
+    """Each notebook gets parameters it declares; a results folder only where it writes results, each its own (08's
+    rows never land in 05's folder, 01's WORKDIR (a Docker mount) keeps its default)."""
     from types import SimpleNamespace
 
     from kimi_cookbook import demo
     from kimi_cookbook.tiny_model import TINY_MODEL_NAME
 
-    declared = set().union(*(notebook_parameters(p) for p in NOTEBOOKS.values()))
     srv = SimpleNamespace(base_url="http://127.0.0.1:1", tokenizer_path="/t", model=TINY_MODEL_NAME)
-    passed = demo.notebook_parameters(srv, tmp_path)
-    assert {"BASE_URL", "RESULTS_DIR", "WORKDIR", "TOOL_CHOICE"} <= set(passed) <= declared, set(passed) - declared
-    assert "TOOL_CHOICE" not in demo.notebook_parameters(SimpleNamespace(**{**vars(srv), "model": "m"}), tmp_path)
+    folders = {}
+    for name, path in NOTEBOOKS.items():
+        declared = set(notebook_parameters(path))
+        passed = {k: v for k, v in demo.notebook_parameters(srv, tmp_path, name).items() if k in declared}
+        folders.update({name: v for k, v in passed.items() if k in ("RESULTS_DIR", "WORKDIR")})
+        if "BASE_URL" in declared:
+            assert passed["BASE_URL"] == srv.base_url, name
+    assert folders == {"05_speed_benchmark": str(tmp_path.resolve() / "results" / "bench-05"),
+                       "06_accuracy_benchmark": str(tmp_path.resolve() / "results" / "gsm8k-06"),
+                       "08_replicas_router": str(tmp_path.resolve() / "results" / "replicas-08")}
+    assert demo.notebook_parameters(srv, tmp_path, "04_invocation")["TOOL_CHOICE"] == "get_weather"
+    other = SimpleNamespace(**{**vars(srv), "model": "m"})
+    assert "TOOL_CHOICE" not in demo.notebook_parameters(other, tmp_path, "04_invocation")
 
 
 # --- what the reader sees: the requests in the cells, plain prose --------------------------------------------

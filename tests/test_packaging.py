@@ -16,6 +16,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 LOCK = REPO_ROOT / "constraints.txt"
+# builds and installs: setuptools and the wheel's dependencies come from the package index (or pip's cache)
+pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 
 def oldest_backend() -> str:

@@ -1,4 +1,5 @@
-"""The demo's summary shows what the run measured: the real benchmark and GSM8K notebooks run into a run folder."""
+"""The demo's summary shows what the run measured: the session's demo run (tests/conftest.py::notebook_run), whose
+real benchmark and GSM8K notebooks ran into its run folder."""
 
 import json
 
@@ -7,17 +8,12 @@ import pytest
 
 from kimi_cookbook import report
 from kimi_cookbook.bench import load_reference, load_reference_gsm8k
-from kimi_cookbook.demo import run_demo
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, embedded_server):
-    """`kimi-cookbook demo --only 05 06 07` against the session's embedded server, results in its own folder."""
-    run_dir = tmp_path_factory.mktemp("demo")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("KIMI_COOKBOOK_RUNS", raising=False)  # the demo keeps result folders under RUN/results
-        rc = run_demo(base_url=embedded_server.base_url, run_dir=run_dir, only=["05", "06", "07"])
-    return rc, run_dir
+def demo_run(notebook_run):
+    """The session's demo run (`kimi-cookbook demo` against the session's embedded server, every notebook)."""
+    return notebook_run.rc, notebook_run.run_dir
 
 
 def outputs_text(path):
@@ -30,6 +26,7 @@ def outputs_text(path):
     return "\n".join(texts)
 
 
+@pytest.mark.slow
 def test_summary_sets_the_results_beside_the_page(demo_run):
     rc, run_dir = demo_run
     assert rc == 0
@@ -52,6 +49,7 @@ def test_summary_sets_the_results_beside_the_page(demo_run):
     assert "176.86" in html and "<img src='speed.png'" in html and "0.705" in html
 
 
+@pytest.mark.slow
 def test_executed_notebooks_are_quiet_by_default(demo_run):
     """No argument dumps, hub connection warnings or kernel transport warnings in what a reader sees."""
     _, run_dir = demo_run

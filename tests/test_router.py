@@ -47,6 +47,7 @@ def fleet():
     assert all(_group_gone(pid) for pid in [f.pid, *(w.pid for w in f.workers)])
 
 
+@pytest.mark.slow
 def test_the_router_registers_and_routes_to_both_embedded_servers(fleet):
     assert fleet.kind == "embedded" and fleet.model == TINY_MODEL_NAME and len(fleet.workers) == 2
     workers = router_workers(fleet.base_url)
@@ -65,6 +66,7 @@ def test_the_router_registers_and_routes_to_both_embedded_servers(fleet):
     assert [s["alive"] for s in fleet.status()] == [True, True]
 
 
+@pytest.mark.slow
 def test_the_embedded_server_answers_what_the_router_asks_and_still_is_not_sglang(fleet):
     url = fleet.workers[0].base_url
     assert http_get(f"{url}/health")[0] == 200
@@ -78,11 +80,13 @@ def test_the_embedded_server_answers_what_the_router_asks_and_still_is_not_sglan
     assert fleet.workers[0].command.startswith("python3 -m kimi_cookbook.embedded_server --model ")
 
 
+@pytest.mark.slow
 def test_the_plain_embedded_server_is_unchanged(embedded_server):
     assert embedded_server.command.startswith("python3 -m llama_cpp.server ")
     assert http_get(f"{embedded_server.base_url}/health")[0] == 404
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_replica_killed_mid_run(tmp_path):
     """The benchmark client runs two scenarios through the router; replica 1 is SIGKILLed once 16 requests of the
@@ -125,6 +129,7 @@ def test_a_replica_killed_mid_run(tmp_path):
     assert all(_group_gone(pid) for pid in pids), "a process of the fleet outlived it"
 
 
+@pytest.mark.slow
 def test_a_router_that_sees_no_healthy_worker_fails_fast_and_leaves_nothing():
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     started = time.monotonic()
@@ -133,6 +138,7 @@ def test_a_router_that_sees_no_healthy_worker_fails_fast_and_leaves_nothing():
     assert time.monotonic() - started < 30 and err.value.pid and _group_gone(err.value.pid)
 
 
+@pytest.mark.slow
 def test_a_failed_router_stops_the_replicas_started_for_it():
     live_before = set(ks._LIVE)
     with pytest.raises(ServerStartError, match="router exited with code 2") as err:
@@ -141,6 +147,7 @@ def test_a_failed_router_stops_the_replicas_started_for_it():
     assert set(ks._LIVE) == live_before  # both embedded servers were stopped again
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
 def test_serve_replicas_stops_everything(stop):

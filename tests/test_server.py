@@ -84,6 +84,7 @@ def _wait_file(path: Path, proc: subprocess.Popen, timeout: float = 120.0) -> st
 
 
 # --- start / ready / stop ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_embedded_start_ready_stop(tmp_path):
     log = tmp_path / "embedded.log"
     with ks.launch_embedded(log_path=log, progress=False) as srv:
@@ -178,6 +179,7 @@ def test_attach_nothing_listening_fails_at_once():
     assert time.monotonic() - t0 < 10  # no wait for a server that is not there
 
 
+@pytest.mark.slow
 def test_sglang_that_dies_shows_its_log_tail(tmp_path):
     """A real SGLang launch on this CPU machine exits at once; the error carries the log's last lines."""
     log = tmp_path / "sglang.log"
@@ -256,6 +258,7 @@ def _run_script(tmp_path: Path, mode: str) -> tuple[subprocess.Popen, int]:
         raise
 
 
+@pytest.mark.slow
 def test_no_orphan_after_code_raises(tmp_path):
     proc, pid = _run_script(tmp_path, "raise")
     try:
@@ -266,6 +269,7 @@ def test_no_orphan_after_code_raises(tmp_path):
         _kill_leftovers(proc, pid)
 
 
+@pytest.mark.slow
 def test_no_orphan_after_keyboard_interrupt(tmp_path):
     proc, pid = _run_script(tmp_path, "sigint")
     try:
@@ -278,6 +282,7 @@ def test_no_orphan_after_keyboard_interrupt(tmp_path):
         _kill_leftovers(proc, pid)
 
 
+@pytest.mark.slow
 def test_no_orphan_when_owner_is_killed(tmp_path):
     """SIGKILL gives the owner no chance to clean up: the child's parent-death signal ends it."""
     proc, pid = _run_script(tmp_path, "sigkill")
@@ -306,6 +311,7 @@ time.sleep(300)  # until SIGKILLed by the test
 """
 
 
+@pytest.mark.slow
 def test_launch_from_a_worker_thread_lives_with_the_process(tmp_path):
     """PR_SET_PDEATHSIG fires when the forking *thread* ends: a launch from a short-lived thread must
     still live after that thread ends, and still die when the process is SIGKILLed."""
@@ -331,6 +337,7 @@ def test_launch_from_a_worker_thread_lives_with_the_process(tmp_path):
         _kill_leftovers(proc, pid)
 
 
+@pytest.mark.slow
 def test_no_orphan_after_notebook_raises(tmp_path):
     """A papermill notebook that starts the server and then fails leaves no server behind."""
     import nbformat
@@ -369,43 +376,43 @@ def _stream_text(nb_path: Path) -> str:
     )
 
 
-def test_notebook_03_launches_with_defaults_and_stops(tmp_path):
-    """Papermill with the defaults: the notebook launches its own embedded server and stops it."""
+@pytest.mark.slow
+def test_notebook_03_launches_its_own_server_and_stops(tmp_path):
+    """Papermill without BASE_URL: the notebook launches its own embedded server and stops it. (HARDWARE h200, TP 2:
+    the SGLang command it shows is NVIDIA's, with no ROCm variable; the defaults are the session's run below.)"""
     import papermill as pm
 
     out = tmp_path / "03.ipynb"
     pm.execute_notebook(
-        str(REPO / "notebooks" / "03_launch_server.ipynb"), str(out), progress_bar=False, cwd=str(REPO / "notebooks")
+        str(REPO / "notebooks" / "03_launch_server.ipynb"), str(out), progress_bar=False, cwd=str(REPO / "notebooks"),
+        parameters={"HARDWARE": "h200", "TP": 2, "MAX_TOKENS": 4},
     )
     text = _stream_text(out)
     assert "$ python3 -m llama_cpp.server --model " in text
-    assert "SGLANG_ROCM_FUSED_DECODE_MLA=0 python3 -m sglang.launch_server" in text
-    assert "['kimi-cookbook-tiny']" in text and "16 tokens, finish reason 'length'" in text
+    assert "python3 -m sglang.launch_server" in text and "--tp 2" in text
+    assert "SGLANG_ROCM_FUSED_DECODE_MLA" not in text  # NVIDIA: no ROCm variable
+    assert "['kimi-cookbook-tiny']" in text and "4 tokens, finish reason" in text
     assert "embedded server running: False" in text
     port = text.split("--port ", 1)[1].split()[0]
     assert ks.check_port(int(port)) == int(port)  # stopped: the port is free again
 
 
-def test_notebook_03_attaches_and_leaves_the_server_running(tmp_path, embedded_server):
-    import papermill as pm
-
-    out = tmp_path / "03.ipynb"
-    params = {"BASE_URL": embedded_server.base_url, "HARDWARE": "h200", "TP": 2, "MAX_TOKENS": 4}
-    pm.execute_notebook(
-        str(REPO / "notebooks" / "03_launch_server.ipynb"),
-        str(out),
-        parameters=params,
-        progress_bar=False,
-        cwd=str(REPO / "notebooks"),
-    )
-    text = _stream_text(out)
-    assert f"(attached to {embedded_server.base_url})" in text
-    assert "--tp 2" in text and "SGLANG_ROCM_FUSED_DECODE_MLA" not in text  # NVIDIA: no ROCm variable
-    assert "4 tokens, finish reason" in text and "attached server running: True" in text
-    assert embedded_server.running
+@pytest.mark.slow
+def test_notebook_03_attaches_and_leaves_the_server_running(notebook_run, request):
+    """The session's run of notebook 03 (the demo's parameters: BASE_URL of the session's server, defaults else)."""
+    text = _stream_text(notebook_run.path("03_launch_server"))
+    if not notebook_run.reused:  # (a folder made by `make demo` attached to the demo's own server, now stopped)
+        embedded_server = request.getfixturevalue("embedded_server")
+        assert f"(attached to {embedded_server.base_url})" in text
+        assert embedded_server.running
+    assert f"(attached to {notebook_run.parameters('03_launch_server')['BASE_URL']})" in text
+    assert "SGLANG_ROCM_FUSED_DECODE_MLA=0 python3 -m sglang.launch_server" in text and "--tp 4" in text  # mi300x
+    assert "['kimi-cookbook-tiny']" in text and "16 tokens, finish reason 'length'" in text
+    assert "attached server running: True" in text
 
 
 # --- CLI ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_serve_runs_until_ctrl_c():
     port = ks.free_port()
     proc = subprocess.Popen(
@@ -434,6 +441,7 @@ def test_cli_serve_runs_until_ctrl_c():
         _kill_leftovers(proc, pid)
 
 
+@pytest.mark.slow
 def test_cli_serve_busy_port_is_one_line_error():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -473,6 +481,7 @@ def _watch_environ(port: int, found: dict, stop: threading.Event) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("hardware", "expected"), [("mi300x", b"0"), ("h200", None)])
 def test_sglang_child_gets_the_selector_env_and_argv(tmp_path, monkeypatch, hardware, expected):
     """The real SGLang launcher with the real interpreter (it fails on this GPU-less machine after a
@@ -519,6 +528,7 @@ print("tokens:", len(llm.tokenize(b"Hello world")), flush=True)
 """
 
 
+@pytest.mark.slow
 def test_two_concurrent_builds_both_end_with_a_complete_model(tmp_path):
     """Two processes build the tiny model into the same fresh cache at once; both load it, and so do we."""
     from safetensors.numpy import load_file
@@ -564,6 +574,7 @@ def test_two_concurrent_builds_both_end_with_a_complete_model(tmp_path):
     assert weights["model.embed_tokens.weight"].shape == (config.vocab_size, config.hidden_size)
 
 
+@pytest.mark.slow
 def test_install_keeps_a_complete_model_and_discards_the_new_build(tmp_path):
     """The check made under the lock: a finished build never replaces (deletes) a complete model."""
     from kimi_cookbook.tiny_model import _install, _is_complete, _paths, ensure_tiny_model

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 def test_make_help_lists_every_target():
     out = subprocess.run(["make", "-s", "help"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
     targets = [line.split()[1] for line in out.splitlines() if line.startswith("  make ")]
-    assert targets == ["help", "demo", "test", "lab", "lint", "lock", "lock-check", "clean", "binder", "site"]
+    assert targets == ["help", "demo", "test", "test-fast", "lab", "lint", "lock", "lock-check", "clean",
+                       "binder", "site"]
     assert "SYSTEM_PACKAGES=1" in out and "CONFIRM=1" in out
 
 

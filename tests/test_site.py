@@ -166,6 +166,7 @@ def test_link_check_finds_broken_links_missing_anchors_and_network_loads(tmp_pat
     assert any("loads https://cdn.example.org/x.js from the network" in p for p in problems)
 
 
+@pytest.mark.slow
 def test_a_sphinx_warning_fails_the_build(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
@@ -203,6 +204,7 @@ def test_links_are_rewritten_for_where_a_file_is_on_the_site():
     assert back == "[nb](../../notebooks/05_speed_benchmark.ipynb) [r](../../index.md)"
 
 
+@pytest.mark.slow
 def test_a_new_validation_folder_becomes_a_page(tmp_path, monkeypatch):
     """Generic over what a run commits: summary.md (no README), a benchmark CSV, a long CSV, JSON, a log with a
     space in its name, links back into the cookbook, a fence in a language Pygments does not know."""
@@ -251,6 +253,7 @@ def test_a_new_validation_folder_becomes_a_page(tmp_path, monkeypatch):
 
 
 # --- the built site ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_site_has_every_page_and_no_broken_link(site):
     out, info = site
     assert (out / "index.html").is_file() and (out / "selector.html").is_file() and (out / "versions.html").is_file()
@@ -268,6 +271,7 @@ def test_the_site_has_every_page_and_no_broken_link(site):
     assert empty.returncode == 1 and empty.stderr.count("\n") == 1 and "run `make site`" in empty.stderr
 
 
+@pytest.mark.slow
 def test_the_index_follows_the_readme(site):
     out, info = site
     page = read_page(out / "index.html")
@@ -286,6 +290,7 @@ def test_the_index_follows_the_readme(site):
         assert target in hrefs
 
 
+@pytest.mark.slow
 def test_every_notebook_page_shows_its_kept_outputs(site):
     out, info = site
     plots = 0
@@ -307,6 +312,7 @@ def test_every_notebook_page_shows_its_kept_outputs(site):
     assert plots > 0, "no notebook keeps a plot"
 
 
+@pytest.mark.slow
 def test_validation_pages_show_tables_and_plots_from_the_result_files(site):
     out, info = site
     index = read_page(out / "validation" / "index.html")
@@ -336,6 +342,7 @@ def test_validation_pages_show_tables_and_plots_from_the_result_files(site):
             assert text.index(" ".join(title.split())) < text.index("Result files")
 
 
+@pytest.mark.slow
 def test_versions_page_has_the_versions_table(site):
     out, _ = site
     text = read_page(out / "versions.html").text
@@ -350,6 +357,7 @@ def test_versions_page_has_the_versions_table(site):
     assert not set(text) & {"\u2013", "\u2019", "\u201c"}  # (the theme joins its title with an em dash)
 
 
+@pytest.mark.slow
 def test_the_selector_page_embeds_the_data_and_a_no_script_command(site):
     out, _ = site
     body = (out / "selector.html").read_text(encoding="utf-8")
@@ -391,6 +399,7 @@ def _notebook_with_a_plot(info) -> str:
     pytest.fail("no notebook keeps a plot in its outputs")
 
 
+@pytest.mark.slow
 def test_the_site_in_chromium(served):
     from playwright.sync_api import expect, sync_playwright
 
@@ -473,6 +482,7 @@ def test_the_site_in_chromium(served):
         assert shot.stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_make_site_builds_into_build_site_and_make_clean_removes_it(tmp_path):
     """The Makefile's target, README and the builder agree on build/site/; `make clean CONFIRM=1` removes it."""
     makefile = (REPO_ROOT / "Makefile").read_text()

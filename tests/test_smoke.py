@@ -26,6 +26,7 @@ def tiny(tmp_path_factory) -> Path:
     return tiny_kimi.build(tmp_path_factory.mktemp("tk") / "model")
 
 
+@pytest.mark.slow
 def test_config_keeps_the_published_structure(tiny):
     pub = tiny_kimi.published_config()
     cfg = json.loads((tiny / "config.json").read_text())
@@ -116,6 +117,7 @@ def test_build_refuses_a_non_empty_folder(tmp_path):
     assert (tmp_path / "x").read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_ensure_builds_once_and_reuses(tmp_path):
     first = tiny_kimi.ensure_tiny_kimi_linear(tmp_path / "tk")
     stamp = (first.path / "model.safetensors").stat().st_mtime_ns
@@ -129,6 +131,7 @@ def _cli(*args, **kw):
                           timeout=300, **kw)
 
 
+@pytest.mark.slow
 def test_command_for_a_local_tiny_folder_on_one_h100(tiny):
     """The weight-fit check uses the served model's config: tp 1 on an H100 is fine for the tiny model..."""
     res = _cli("command", "--hardware", "h100", "--tp", "1", "--model", str(tiny))
@@ -142,6 +145,7 @@ def test_command_for_a_local_tiny_folder_on_one_h100(tiny):
         selector.build_launch_spec("h200", model=str(tiny), tp=8)
 
 
+@pytest.mark.slow
 def test_tiny_model_cli_prints_the_folder(tmp_path):
     res = _cli("tiny-model", "--arch", "kimi_linear", "--out", str(tmp_path / "m"))
     assert res.returncode == 0, res.stderr
@@ -149,6 +153,7 @@ def test_tiny_model_cli_prints_the_folder(tmp_path):
     assert (tmp_path / "m" / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_smoke_without_a_gpu_stack_says_so_in_one_line(tmp_path):
     """CI has SGLang's client (no torch): smoke stops at the preflight with one line and exit status 1."""
     res = _cli("smoke", "--hardware", "h100", "--run-dir", str(tmp_path / "run"),
@@ -161,6 +166,7 @@ def test_smoke_without_a_gpu_stack_says_so_in_one_line(tmp_path):
     assert "| preflight | failed |" in summary
 
 
+@pytest.mark.slow
 def test_smoke_bad_tp_is_bad_input(tmp_path):
     res = _cli("smoke", "--tp", "3", "--run-dir", str(tmp_path / "run"),
                env={**__import__("os").environ, "KIMI_COOKBOOK_CACHE": str(tmp_path / "cache")})

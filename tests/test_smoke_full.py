@@ -49,6 +49,7 @@ def test_a_tp_that_does_not_divide_the_heads_says_so():
     assert "does not fit" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_cli_refuses_before_building_or_launching(tmp_path):
     run_dir = tmp_path / "run"
     done = _cli("--full-size", "--hardware", "h100", "--run-dir", str(run_dir), cwd=tmp_path)
