@@ -8,7 +8,8 @@ line). Stdlib only, apart from torch for reading the expert counts. Two modes, e
                                                                         # three scenarios (10@1, 80@16, 500@100)
     python3 docs/validation/full_size_gpu.py tune OUT [--experts 96]   # concurrency 100, one flag changed at a time
     python3 docs/validation/full_size_gpu.py all OUT                   # page, then c100 again with the radix cache off
-    python3 docs/validation/full_size_gpu.py c100 OUT [--c100-prompts N]  # c100 on the defaults, then radix cache off
+    python3 docs/validation/full_size_gpu.py c100 OUT [--c100-prompts N] [--tuned FLAG]  # c100 on the defaults,
+                                                                        # then with one flag changed (radix cache off)
 
 After every start, 8 short requests go first over SGLang's /generate and are recorded as `warmup` (on a fresh host
 they took ~90 s: kernels compiled for the first batch shapes), so no measured scenario pays for them. The next run
@@ -266,6 +267,8 @@ def main() -> int:
     ap.add_argument("--tune-prompts", type=int, default=300)
     ap.add_argument("--c100-prompts", type=int, default=500, help="mode c100: prompts at concurrency 100")
     ap.add_argument("--c100-limit", type=float, default=120, help="mode c100: seconds the first c100 may take")
+    ap.add_argument("--tuned", default="--disable-radix-cache", help="mode c100: the one flag (with its value) the "
+                    "second launch changes against SGLang's defaults, e.g. '--mamba-full-memory-ratio 2.4'")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -302,7 +305,9 @@ def main() -> int:
     if args.mode == "page":
         plan = [("default", rec)]
     elif args.mode == "c100":  # the page's 500@100 on SGLang's defaults, then the same with the radix cache off
-        plan = [("default", []), ("no-radix", ["--disable-radix-cache"])]
+        tuned = args.tuned.split()
+        name = {"--disable-radix-cache": "no-radix"}.get(tuned[0], tuned[0].lstrip("-") + "-" + "-".join(tuned[1:]))
+        plan = [("default", []), (name.rstrip("-"), tuned)]
     elif args.mode == "all":  # one call: the page's scenarios on the defaults, then c100 with the radix cache off
         plan = [("default", rec), ("no-radix", [*rec, "--disable-radix-cache"])]
     else:
