@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Maintainers: read a committed full-size GPU run (docs/validation/<date>-full-size-<gpu>/) into the JSON that
-notebook 05 shows (kimi_cookbook/data/full_size_run.json).
+notebook 05 shows (kimi_cookbook/data/full_size_run.json), and put the launch comparisons it proves (SGLang's
+defaults vs one flag changed, same call, both finished: measured.flag_gains) into the recommended-flags table
+(kimi_cookbook/data/recommended_flags.json), replacing that flag's measured values for the random workload.
 
     python scripts/full_size_results.py docs/validation/2026-12-05-full-size-h100
 
@@ -11,7 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from kimi_cookbook.bench.measured import DATA_FILE, derive
+from kimi_cookbook.bench.measured import DATA_FILE, derive, flag_gains
+from kimi_cookbook.recommended import DATA_FILE as FLAGS_FILE
+from kimi_cookbook.recommended import load_entries
 
 
 def main(argv: list[str]) -> int:
@@ -23,9 +27,26 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"full_size_results: cannot read {argv[0]}: {exc}", file=sys.stderr)
         return 2
-    target = Path(__file__).resolve().parents[1] / "kimi_cookbook" / "data" / DATA_FILE
-    target.write_text(json.dumps(run, indent=1) + "\n")
-    print(f"wrote {target}")
+    data_dir = Path(__file__).resolve().parents[1] / "kimi_cookbook" / "data"
+    (data_dir / DATA_FILE).write_text(json.dumps(run, indent=1) + "\n")
+    print(f"wrote {data_dir / DATA_FILE}")
+    gains = flag_gains(run)
+    if gains:
+        table = json.loads((data_dir / FLAGS_FILE).read_text())
+        for gain in gains:
+            entry = next((e for e in table["entries"] if (e["workload"], e["flag"]) == (gain["workload"],
+                                                                                     gain["flag"])), None)
+            if entry is None:
+                print(f"full_size_results: no {gain['flag']} entry for {gain['workload']} in {FLAGS_FILE}; add its "
+                      "why and cost first", file=sys.stderr)
+                return 2
+            entry.update({k: gain[k] for k in ("value", "sglang_version", "baseline", "tuned", "hardware",
+                                               "source_run")})
+        load_entries(table)  # the table's own checks, before it is written
+        text = json.dumps(table, indent=2, ensure_ascii=False) + "\n"
+        (data_dir / FLAGS_FILE).write_text(text)
+        print(f"wrote {data_dir / FLAGS_FILE}: " + "; ".join(f"{g['flag']} {g['baseline']} -> {g['tuned']} tok/s"
+                                                             for g in gains))
     return 0
 
 

@@ -146,6 +146,43 @@ def test_the_committed_run_says_what_it_is_and_meets_the_pool_bar():
     assert run["routing"]["min_experts_used"] == run["routing"]["experts"]
 
 
+def test_the_recommended_table_holds_exactly_what_the_committed_run_proves():
+    from kimi_cookbook import recommended
+    from kimi_cookbook.bench import measured
+
+    run = measured.load_full_size_run()
+    proved = {(g["workload"], g["flag"]): g for g in measured.flag_gains(run)}
+    from_runs = [e for e in recommended.load_entries() if e.source_run and "full-size" in e.source_run]
+    # scripts/full_size_results.py copies each proved comparison into the table; none is typed in by hand
+    assert {(e.workload, e.flag) for e in from_runs} == set(proved)
+    for e in from_runs:
+        g = proved[(e.workload, e.flag)]
+        assert (e.value, e.baseline, e.tuned, e.hardware, e.source_run) == (
+            g["value"], g["baseline"], g["tuned"], g["hardware"], g["source_run"])
+
+
+def test_only_a_finished_one_flag_comparison_in_one_call_counts_as_a_gain():
+    from kimi_cookbook.bench import measured
+
+    def row(call, flags, status="done", completed=200, prompts=200, tok_s=2000.0):
+        return {"call": call, "flags": flags, "status": status, "completed": completed, "num_prompts": prompts,
+                "output_tok_s": tok_s}
+
+    run = {"full_model": False, "model": "Kimi-Linear-48B-A3B with 96 of 256 experts (random weights; ...)",
+           "gpu": "NVIDIA H100 80GB HBM3, 81559 MiB, 580", "sglang_version": "0.5.16", "source": "docs/validation/x",
+           "c100": [row("a", "(defaults)", tok_s=2000.0), row("a", "--disable-radix-cache", tok_s=2500.0),
+                    row("a", "--mamba-full-memory-ratio 2.4", tok_s=1900.0),
+                    row("b", "(defaults)"), row("b", "--disable-radix-cache", status="over its 90 s limit"),
+                    row("c", "--disable-radix-cache"),  # no defaults in that call: nothing to compare with
+                    row("d", "(defaults)"), row("d", "--disable-radix-cache", prompts=100, completed=100)]}
+    gains = measured.flag_gains(run)
+    assert [(g["source_run"], g["flag"], g["value"], g["baseline"], g["tuned"]) for g in gains] == [
+        ("docs/validation/x/a", "--disable-radix-cache", None, 2000.0, 2500.0),
+        ("docs/validation/x/a", "--mamba-full-memory-ratio", "2.4", 2000.0, 1900.0)]
+    assert gains[0]["hardware"] == ("1x H100 80GB HBM3 (Kimi-Linear-48B-A3B with 96 of 256 experts, not the full "
+                                    "model), 200 prompts at concurrency 100")
+
+
 def test_progress_and_decode_lines_are_read_from_sglangs_own_output():
     from kimi_cookbook.bench import measured
 

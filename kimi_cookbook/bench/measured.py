@@ -176,6 +176,7 @@ def derive(folder: str | Path) -> dict[str, Any]:
                             continue
                         out["c100"].append({
                             "call": call.name, "launch": name, "flags": " ".join(launch["flags"]) or "(defaults)",
+                            "order_in_call": launch["order"],
                             "status": b["status"], **seen, "output_tok_s": b.get("output_throughput"),
                             "mean_tpot_ms": b.get("mean_tpot_ms"),
                             # the c100 window: at least 60 % of what could run (the page's 100, or SGLang's cap)
@@ -198,6 +199,34 @@ def derive(folder: str | Path) -> dict[str, Any]:
             out["routing"] = {k: routing[k] for k in ("experts", "moe_layers_counted", "min_experts_used",
                                                       "top8_share_min", "top8_share_max", "uniform_top8_share")}
     return out
+
+
+def flag_gains(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The launch comparisons a run can prove: in one call (one machine), SGLang's defaults and a launch that changed
+    one flag, both of whose concurrency-100 benchmarks finished all their prompts (the client's own output tok/s).
+    One dict per comparison, in the recommended-flags table's fields (``kimi_cookbook/data/recommended_flags.json``);
+    a stopped or partial benchmark proves nothing and gives none."""
+    gains = []
+    what = "" if run["full_model"] else f" ({run['model'].split(' (')[0]}, not the full model)"
+    gpu = run["gpu"].split(",")[0].replace("NVIDIA ", "")
+    for call in dict.fromkeys(r["call"] for r in run["c100"]):
+        rows = [r for r in run["c100"] if r["call"] == call and r["status"] == "done" and r.get("output_tok_s")
+                and r["completed"] == r["num_prompts"]]
+        base = next((r for r in rows if r["flags"] == "(defaults)"), None)
+        if base is None:
+            continue
+        for row in rows:
+            flags = row["flags"].split()
+            if row is base or len(flags) not in (1, 2) or not flags[0].startswith("--"):
+                continue  # one flag (with its value) changed, or it is not a one-variable comparison
+            if row["num_prompts"] != base["num_prompts"]:
+                continue
+            gains.append({"workload": "random", "flag": flags[0], "value": flags[1] if len(flags) == 2 else None,
+                          "metric": "output_token_throughput_tok_s", "sglang_version": run["sglang_version"],
+                          "baseline": round(base["output_tok_s"], 1), "tuned": round(row["output_tok_s"], 1),
+                          "hardware": f"1x {gpu}{what}, {base['num_prompts']} prompts at concurrency 100",
+                          "source_run": f"{run['source']}/{call}"})
+    return gains
 
 
 def load_full_size_run() -> dict[str, Any]:
