@@ -38,7 +38,10 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-
 # downloads. If uv cannot be installed here (no wheel for this platform), pip does it all, as before.
 INSTALL=("${PIP[@]}")
 if "${PIP[@]}" uv 2>/dev/null && "$VENV/bin/python" -m uv --version >/dev/null 2>&1; then
-  INSTALL=("$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" -c constraints.txt)
+  # --compile-bytecode: as pip does; without it every notebook kernel compiles what it imports, again and again
+  # where PYTHONDONTWRITEBYTECODE is set
+  INSTALL=("$VENV/bin/python" -m uv pip install --quiet --compile-bytecode --python "$VENV/bin/python" \
+    -c constraints.txt)
 fi
 
 extras=embedded,bench
