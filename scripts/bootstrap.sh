@@ -33,29 +33,39 @@ fi
 # missing, in a block starting "ERROR:"; the set-up runs `pip check` itself at the end, SGLang aside.
 PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-warn-conflicts -c constraints.txt)
 "${PIP[@]}" --upgrade pip
+# The packages go in with uv (its locked version, installed into the venv first): the same constraints, so the same
+# exact versions as pip, but downloads and installs run in parallel, and llama.cpp compiles while the rest
+# downloads. If uv cannot be installed here (no wheel for this platform), pip does it all, as before.
+INSTALL=("${PIP[@]}")
+if "${PIP[@]}" uv 2>/dev/null && "$VENV/bin/python" -m uv --version >/dev/null 2>&1; then
+  # --compile-bytecode: as pip does; without it every notebook kernel compiles what it imports, again and again
+  # where PYTHONDONTWRITEBYTECODE is set
+  INSTALL=("$VENV/bin/python" -m uv pip install --quiet --compile-bytecode --python "$VENV/bin/python" \
+    -c constraints.txt)
+fi
 
 extras=embedded,bench
 [ "$want_test" = 1 ] && extras=dev
 # llama.cpp is compiled for what the embedded server uses: libllama and ggml (text models). Not compiled: the
 # multimodal library (LLAVA_BUILD=OFF) and llama.cpp's `common` helpers for its own command-line tools, which
 # llama-cpp-python forces on but never loads (switched off right after llama.cpp's project() call): about 40% of
-# the compile. Your own CMAKE_ARGS are kept, after these. pip caches the built wheel by version, not by these
-# flags: a wheel cached earlier (a full build) is reused as it is.
+# the compile. Your own CMAKE_ARGS are kept, after these. The built wheel is cached (uv's or pip's cache) by
+# version, not by these flags: a wheel cached earlier (a full build) is reused as it is.
 cmake_dir=$(mktemp -d)
 trap 'rm -rf "$cmake_dir"' EXIT
 printf 'set(LLAMA_BUILD_COMMON OFF CACHE BOOL "not used by the Python bindings" FORCE)\n' > "$cmake_dir/no-common.cmake"
 export CMAKE_ARGS="-DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$cmake_dir/no-common.cmake ${CMAKE_ARGS:-}"
-step "the cookbook with [$extras] at the versions of constraints.txt (compiles llama.cpp once, then pip caches it)"
+step "the cookbook with [$extras] at the versions of constraints.txt (compiles llama.cpp once, then it is cached)"
 echo "    the first run compiles llama.cpp from source (the parts the embedded server uses): about 2 minutes on"
-echo "    2 cores, with no output meanwhile; later runs reuse pip's cache and take seconds"
+echo "    2 cores, with no output meanwhile; later runs reuse the cache and take seconds"
 # (setuptools' "Editable installation ... folders with the same name as your package" caution is about a layout
 # this repository has on purpose: not shown)
-PYTHONWARNINGS="ignore:Editable installation" "${PIP[@]}" -e ".[$extras]"
+PYTHONWARNINGS="ignore:Editable installation" "${INSTALL[@]}" -e ".[$extras]"
 
 step "SGLang's benchmark client (sglang without its GPU dependencies)"
 # The wheel is pure Python; bench_serving and few_shot_gsm8k need only the light packages of the [bench] extra.
 # --no-deps keeps torch/CUDA out; constraints.txt gives the version. (The server itself runs in the GPU images.)
-"${PIP[@]}" --no-deps sglang
+"${INSTALL[@]}" --no-deps sglang
 # What pip check finds, SGLang's deliberately missing requirements aside: anything else is a broken set-up.
 checked=$("$VENV/bin/python" -m pip check --disable-pip-version-check 2>&1 || true)
 broken=$(printf '%s\n' "$checked" | grep -v -e '^sglang ' -e '^No broken requirements' -e '^$' || true)

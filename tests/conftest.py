@@ -7,7 +7,10 @@ Markers (registered in pyproject.toml): ``slow`` (a server, a notebook execution
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,19 +129,105 @@ def notebook_run(request, tmp_path_factory) -> NotebookRun:
         run_dir = Path(given).resolve()
         _check_reusable(run_dir, names)
         return NotebookRun(run_dir, 0, True, names)
-    from kimi_cookbook.demo import run_demo
+    # One run for the whole suite, also with pytest-xdist (scripts/test.sh: -n auto): the first worker that needs
+    # it executes the notebooks into the run's shared temporary folder, under a lock; any other worker waits
+    # and reads that folder. (The notebook_run tests also share one xdist group, so they seldom wait.)
+    root = _shared_tmp(tmp_path_factory)
+    run_dir, rc_file = root / "notebook-run", root / "notebook-run.rc"
+    with _exclusive(root / "notebook-run.lock"):
+        if not rc_file.is_file():
+            from kimi_cookbook.demo import run_demo
 
-    server = request.getfixturevalue("embedded_server")
-    run_dir = tmp_path_factory.mktemp("demo")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("KIMI_COOKBOOK_RUNS", raising=False)  # the demo keeps result folders under RUN/results
-        rc = run_demo(base_url=server.base_url, run_dir=run_dir, notebook_dir=NOTEBOOK_DIR)
+            server = request.getfixturevalue("embedded_server")
+            run_dir.mkdir()
+            with pytest.MonkeyPatch.context() as mp:
+                mp.delenv("KIMI_COOKBOOK_RUNS", raising=False)  # the demo keeps result folders under RUN/results
+                rc = run_demo(base_url=server.base_url, run_dir=run_dir, notebook_dir=NOTEBOOK_DIR)
+            rc_file.write_text(f"{rc}\n")
+        rc = int(rc_file.read_text())
     return NotebookRun(run_dir, rc, False, names)
 
 
+def _shared_tmp(tmp_path_factory) -> Path:
+    """The temporary folder of this pytest run: under pytest-xdist each worker's basetemp is a sub-folder of it."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def _exclusive(lock_path: Path):
+    import fcntl
+
+    with open(lock_path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file is closed (or the process dies)
+        yield
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """``slow`` for every test that uses the session's server or notebook run (so `-m "not slow"` never starts
-    them), on top of the markers set in the modules."""
+    them), on top of the markers set in the modules. ``xdist_group``: the tests of the session's notebook run
+    share one group, and so do the tests of each module-scoped fixture (one worker makes it, once)."""
+    groups = {}
     for item in items:
-        if {"embedded_server", "notebook_run"} & set(getattr(item, "fixturenames", ())):
+        used = set(getattr(item, "fixturenames", ()))
+        if {"embedded_server", "notebook_run"} & used:
             item.add_marker(pytest.mark.slow)
+        group = _xdist_group(item, used)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+            groups[item.nodeid] = group
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(_GROUPS_ENV):
+        # for the controller's scheduler below: every worker collects the same tests, so any one's file will do
+        Path(f"{os.environ[_GROUPS_ENV]}.{os.environ['PYTEST_XDIST_WORKER']}").write_text(json.dumps(groups))
+
+
+def _xdist_group(item, used: set[str]) -> str | None:
+    """Under pytest-xdist (`--dist loadgroup`), a fixture of module or session scope is made once per worker that
+    runs one of its tests: the tests of the notebook run, and those of each module-scoped fixture (a wheel build,
+    the site, a router fleet), go to one worker. The embedded server is left out on purpose: one per worker
+    takes a second or two and lets its many tests spread over every core."""
+    if "notebook_run" in used:
+        return "notebook_run"
+    info = getattr(item, "_fixtureinfo", None)
+    for name in sorted(used):
+        defs = info.name2fixturedefs.get(name, ()) if info else ()
+        if defs and defs[-1].scope == "module":
+            return f"{item.module.__name__}::{name}"
+    return None
+
+
+# pytest-xdist 3.8's `--dist loadgroup` tells the controller a test's group by appending "@GROUP" to its node id
+# (item._nodeid), which pytest 9.2 no longer reads: every test would be scheduled alone. So the workers write their
+# groups to a file and the controller's scheduler reads it (tests/test_parallel.py checks the groups hold).
+_GROUPS_ENV = "KIMI_COOKBOOK_XDIST_GROUPS"
+
+
+def pytest_configure(config):
+    if not os.environ.get("PYTEST_XDIST_WORKER") and config.getoption("dist", "no") == "loadgroup":
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="kimi-cookbook-xdist-")
+        os.environ[_GROUPS_ENV] = os.path.join(folder, "groups.json")  # the workers start after this, with it
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist", "no") != "loadgroup" or not os.environ.get(_GROUPS_ENV):
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ByGroup(LoadGroupScheduling):
+        """xdist's loadgroup scheduling, with the groups the workers wrote (a node id's "@GROUP" still counts)."""
+
+        _groups: dict | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self._groups is None:
+                written = sorted(Path(os.environ[_GROUPS_ENV]).parent.glob("groups.json.*"))
+                self._groups = json.loads(written[0].read_text()) if written else {}
+            group = self._groups.get(nodeid)
+            return f"@{group}" if group else super()._split_scope(nodeid)
+
+    return ByGroup(config, log)
