@@ -49,15 +49,16 @@ extras=embedded,bench
 # llama.cpp is compiled for what the embedded server uses: libllama and ggml (text models). Not compiled: the
 # multimodal library (LLAVA_BUILD=OFF) and llama.cpp's `common` helpers for its own command-line tools, which
 # llama-cpp-python forces on but never loads (switched off right after llama.cpp's project() call): about 40% of
-# the compile. Your own CMAKE_ARGS are kept, after these. The built wheel is cached (uv's or pip's cache) by
-# version, not by these flags: a wheel cached earlier (a full build) is reused as it is.
+# the compile. Your own CMAKE_ARGS are kept, after these. A re-run in the same clone finds it installed; under uv a
+# new clone compiles it again (measured: uv kept no built wheel across clones here), under pip the wheel cached by
+# version (not by these flags) is reused as it is.
 cmake_dir=$(mktemp -d)
 trap 'rm -rf "$cmake_dir"' EXIT
 printf 'set(LLAMA_BUILD_COMMON OFF CACHE BOOL "not used by the Python bindings" FORCE)\n' > "$cmake_dir/no-common.cmake"
 export CMAKE_ARGS="-DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$cmake_dir/no-common.cmake ${CMAKE_ARGS:-}"
-step "the cookbook with [$extras] at the versions of constraints.txt (compiles llama.cpp once, then it is cached)"
+step "the cookbook with [$extras] at the versions of constraints.txt (compiles llama.cpp once per clone)"
 echo "    the first run compiles llama.cpp from source (the parts the embedded server uses): about 2 minutes on"
-echo "    2 cores, with no output meanwhile; later runs reuse the cache and take seconds"
+echo "    2 cores, with no output meanwhile; later runs in this clone take seconds"
 # (setuptools' "Editable installation ... folders with the same name as your package" caution is about a layout
 # this repository has on purpose: not shown)
 PYTHONWARNINGS="ignore:Editable installation" "${INSTALL[@]}" -e ".[$extras]"

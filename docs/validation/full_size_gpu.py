@@ -306,8 +306,8 @@ def main() -> int:
         plan = [("default", rec)]
     elif args.mode == "c100":  # the page's 500@100 on SGLang's defaults, then the same with the radix cache off
         tuned = args.tuned.split()
-        name = {"--disable-radix-cache": "no-radix"}.get(tuned[0], tuned[0].lstrip("-") + "-" + "-".join(tuned[1:]))
-        plan = [("default", []), (name.rstrip("-"), tuned)]
+        name = "no-radix" if tuned == ["--disable-radix-cache"] else "-".join(t.lstrip("-") for t in tuned)
+        plan = [("default", []), (name, tuned)]
     elif args.mode == "all":  # one call: the page's scenarios on the defaults, then c100 with the radix cache off
         plan = [("default", rec), ("no-radix", [*rec, "--disable-radix-cache"])]
     else:

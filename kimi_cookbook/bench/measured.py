@@ -176,7 +176,6 @@ def derive(folder: str | Path) -> dict[str, Any]:
                             continue
                         out["c100"].append({
                             "call": call.name, "launch": name, "flags": " ".join(launch["flags"]) or "(defaults)",
-                            "order_in_call": launch["order"],
                             "status": b["status"], **seen, "output_tok_s": b.get("output_throughput"),
                             "mean_tpot_ms": b.get("mean_tpot_ms"),
                             # the c100 window: at least 60 % of what could run (the page's 100, or SGLang's cap)
