@@ -5,7 +5,8 @@ system prompt, long context; each tied to a ``bench`` preset) the candidate flag
 what they cost, and -- once a GPU run measured them, one flag at a time against SGLang's defaults on the same
 machine in the same run -- the metric's baseline and tuned values and the run they come from. The gain is computed
 from those two values, never typed in. An entry without them is a candidate, shown as "not yet measured" and never
-added to a command; a measured entry is recommended only when it won (:func:`recommended_flags`), and only for the
+added to a command; of the measured entries that won, the one that won most is recommended
+(:func:`recommended_flags`; the others are alternatives, since no run measured them together), and only for the
 SGLang version it was measured on. The selector's Advanced section adds them (:mod:`kimi_cookbook.widgets`).
 """
 
@@ -99,17 +100,23 @@ def load_entries(data: dict | None = None) -> list[FlagEntry]:
     return entries
 
 
+def _best(workload: str, sglang_version: str | None, entries: list[FlagEntry]) -> FlagEntry | None:
+    """The winner with the largest measured gain: each flag was measured alone against the defaults, so two
+    winners are alternatives until a run measures them together (e.g. no prefix cache makes more KDA slots moot)."""
+    won = [e for e in entries
+           if e.workload == workload and e.recommended and sglang_version in (None, e.sglang_version)]
+    return max(won, key=lambda e: e.gain, default=None)
+
+
 def recommended_flags(workload: str, sglang_version: str | None = None, *,
                       entries: list[FlagEntry] | None = None) -> tuple[str, ...]:
-    """The flags measured to beat SGLang's defaults for ``workload`` (on ``sglang_version`` when given), as
-    ``extra_args``; empty while nothing is measured. ``entries``: another table than the packaged one."""
+    """The flag measured to beat SGLang's defaults by most for ``workload`` (on ``sglang_version`` when given), as
+    ``extra_args``; empty while nothing is measured. Other winners are not added (see :func:`_best`).
+    ``entries``: another table than the packaged one."""
     if workload not in workloads():
         raise ValueError(f"unknown workload {workload!r}; choose one of {', '.join(workloads())}")
-    args: list[str] = []
-    for e in load_entries() if entries is None else entries:
-        if e.workload == workload and e.recommended and sglang_version in (None, e.sglang_version):
-            args += e.args()
-    return tuple(args)
+    best = _best(workload, sglang_version, load_entries() if entries is None else entries)
+    return best.args() if best else ()
 
 
 def _gain_text(e: FlagEntry) -> str:
@@ -125,8 +132,10 @@ def recommended_table(workload: str | None = None):
     import pandas as pd
 
     labels = {k: v["label"] for k, v in workloads().items()}
+    entries = load_entries()
+    best = {w: _best(w, None, entries) for w in labels}
     rows: list[dict[str, Any]] = []
-    for e in load_entries():
+    for e in entries:
         if workload is not None and e.workload != workload:
             continue
         rows.append({
@@ -137,7 +146,9 @@ def recommended_table(workload: str | None = None):
             "why": e.why,
             "measured on": (f"{e.hardware or '?'}, SGLang {e.sglang_version}: {e.source_run}" if e.measured
                             else f"SGLang {e.sglang_version}: {NOT_MEASURED}"),
-            "recommended": "yes" if e.recommended else ("no" if e.measured else NOT_MEASURED),
+            "recommended": ("yes" if e is best[e.workload] else
+                            f"alternative: won alone, {best[e.workload].args()[0]} won more" if e.recommended else
+                            "no" if e.measured else NOT_MEASURED),
         })
     if workload is not None and not rows:
         raise ValueError(f"unknown workload {workload!r}; choose one of {', '.join(workloads())}")

@@ -766,10 +766,14 @@ def test_speed_notebook_on_embedded_server(notebook_run):
     assert "Not comparable: the 'tiny' preset against 'kimi-cookbook-tiny' on a llama.cpp server" in text
     assert re.search(r"\bmetric\s+reference\s+run\s*\n", text)  # the side-by-side table has no ratio column
     # throughput / TPOT / TTFT vs concurrency (the embedded server has no metrics to plot), and section 7's
-    # committed full-size H100 run beside the page and the floor
-    assert images == 2
+    # committed full-size H100 runs: beside the page and the floor, and the one-flag comparisons at concurrency 100
+    assert images == 3
     assert "Kimi-Linear-48B-A3B with 96 of 256 experts" in text and "measured_over_floor" in text
-    assert "planner vs SGLang's log: 12 pool figures" in text and "--disable-radix-cache" in text
+    from kimi_cookbook.bench import measured
+
+    pools = len(measured.load_full_size_run()["pools"])
+    assert f"planner vs SGLang's log: {pools} pool figures" in text and "--disable-radix-cache" in text
+    assert "the selector adds: --disable-radix-cache" in text
     assert "No server metrics for this run: GET " in text and "/metrics answered 404: this server has no" in text
     assert results.parent == notebook_run.run_dir / "results"
     df = bench.load_results(results)

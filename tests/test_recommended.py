@@ -41,8 +41,13 @@ def test_table_says_not_yet_measured_and_nothing_is_added():
     unmeasured = [e for e in load_entries() if not e.measured]
     assert (table["gain"] == NOT_MEASURED).sum() == len(unmeasured)
     for workload in recommended.workloads():
-        measured = [e for e in load_entries() if e.workload == workload and e.recommended]
-        assert len(recommended_flags(workload)) == len(measured)
+        won = [e for e in load_entries() if e.workload == workload and e.recommended]
+        flags = recommended_flags(workload)
+        # one flag, the largest winner: winners were measured alone, never together
+        assert flags == (max(won, key=lambda e: e.gain).args() if won else ())
+        rows = table[table["workload"] == recommended.workloads()[workload]["label"]]
+        assert (rows["recommended"] == "yes").sum() == (1 if won else 0)
+        assert rows["recommended"].str.startswith("alternative").sum() == max(0, len(won) - 1)
     assert set(recommended_table("long-context")["workload"]) == {"long context (32K-128K inputs)"}
 
 
@@ -63,6 +68,8 @@ def test_gain_is_computed_from_the_two_measurements():
     assert won.args() == (f"{won.flag}=128",)
     assert recommended_flags(won.workload, "0.5.16", entries=[won, lost]) == (f"{won.flag}=128",)
     assert recommended_flags(won.workload, "0.5.7", entries=[won]) == ()  # measured on another version
+    more = _measured(1000.0, 1300.0, value="256")
+    assert recommended_flags(won.workload, "0.5.16", entries=[won, more, lost]) == (f"{won.flag}=256",)
 
 
 @pytest.mark.parametrize(("change", "match"), [
@@ -75,7 +82,8 @@ def test_gain_is_computed_from_the_two_measurements():
 ])
 def test_bad_entries_are_refused(change, match):
     data = json.loads(DATA.read_text())
-    data["entries"][0].update(change)
+    entry = next(e for e in data["entries"] if e["baseline"] is None)  # a candidate: nothing measured yet
+    entry.update(change)
     with pytest.raises(ValueError, match=match):
         load_entries(data)
 
@@ -95,6 +103,8 @@ def test_selector_advanced_option_adds_only_measured_flags():
     assert last.startswith("# recommended for random prompts")
     if not flags:  # nothing measured yet: the command is unchanged and says so
         assert sel.command == f"{base}\n{last}" and "none added" in last
+    else:
+        assert len(flags) == 1 and last.endswith(flags[0])
     sel.advanced["workload"].value = ""
     sel.advanced["sglang_version"].value = "0.5.7"
     assert sel.command == plain

@@ -12,8 +12,9 @@ line). Stdlib only, apart from torch for reading the expert counts. Two modes, e
                                                                         # then with one flag changed (radix cache off)
 
 After every start, 8 short requests go first over SGLang's /generate and are recorded as `warmup` (on a fresh host
-they took ~90 s: kernels compiled for the first batch shapes), so no measured scenario pays for them. The next run
-(see 2026-12-05-full-size-h100/README.md): `c100 OUT --c100-prompts 200` in one call, both launches on one machine.
+they took ~90 s: kernels compiled for the first batch shapes), so no measured scenario pays for them. The calls of
+2026-12-06-full-size-h100/README.md were `c100 OUT --c100-prompts 200 [--tuned FLAG]` and `--c100-prompts 500
+--c100-limit 300`: both launches on one machine, same prompts.
 
 Every benchmark is SGLang's own client (python -m sglang.bench_serving, random-ids 1000/1000, range ratio 0.0 as the
 page's client default) with progress watched through the server's /metrics: no generated token for --stall seconds
@@ -60,8 +61,15 @@ def elapsed() -> float:
     return time.monotonic() - T0
 
 
+RUN_LOG: list[Path] = []  # OUT/run.log once main() knows OUT
+
+
 def log(msg: str) -> None:
-    print(f"[{elapsed():6.1f}s] {msg}", flush=True)
+    line = f"[{elapsed():6.1f}s] {msg}"
+    print(line, flush=True)
+    for path in RUN_LOG:
+        with path.open("a") as f:
+            f.write(line + "\n")
 
 
 def http(path: str, data: bytes | None = None, timeout: float = 10.0) -> str:
@@ -272,6 +280,7 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    RUN_LOG.append(out / "run.log")
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from kimi_cookbook.full_size import build_full_size, launch_env
 

@@ -33,8 +33,10 @@ _READY = re.compile(_STAMP + r" The server is fired up and ready to roll")
 # the driver's launch flags the planner models (its launches are tp 1; anything else is refused)
 _LAUNCH_FLAGS = {"--disable-radix-cache": ("disable_radix_cache", None),
                  "--mamba-full-memory-ratio": ("mamba_full_memory_ratio", float),
-                 "--mamba-radix-cache-strategy": ("mamba_radix_cache_strategy", str)}
+                 "--mamba-radix-cache-strategy": ("mamba_radix_cache_strategy", str),
+                 "--chunked-prefill-size": ("chunked_prefill_size", int)}
 _IGNORED_FLAGS = {"--expert-distribution-recorder-mode": 1}  # counting experts: no pool effect
+PAGE_C100_PROMPTS = 500  # the page's third scenario: 500 prompts at concurrency 100
 _DECODE = re.compile(r"Decode batch, #running-req: (\d+),.*?gen throughput \(token/s\): ([\d.]+), #queue-req: (\d+)")
 
 
@@ -124,43 +126,57 @@ def _hardware(gpu: str) -> str:
     return found[0]
 
 
-def derive(folder: str | Path) -> dict[str, Any]:
-    """The run in ``folder`` as the cookbook shows it (see the module's doc)."""
+def derive(*folders: str | Path) -> dict[str, Any]:
+    """The run in ``folders`` (one or more dated folders of the same model on the same GPU kind) as the cookbook
+    shows it (see the module's doc). Rows name their call as ``<folder>/<call>``."""
     from kimi_cookbook import smoke_full
     from kimi_cookbook.full_size import build_full_size
 
-    folder = Path(folder)
-    calls = sorted(p for p in folder.iterdir() if (p / "summary.json").is_file())
-    if not calls:
-        raise ValueError(f"{folder} has no call folder with a summary.json")
+    if not folders:
+        raise ValueError("no folder given")
+    calls = []
+    for folder in map(Path, folders):
+        found = sorted(p for p in folder.iterdir() if (p / "summary.json").is_file())
+        if not found:
+            raise ValueError(f"{folder} has no call folder with a summary.json")
+        calls += found
     first = _summary(calls[0])
     model = first["model"]
+    for call in calls[1:]:  # one model, one GPU kind: the pools and the floor are predicted once for all
+        other = _summary(call)
+        if other["model"]["label"] != model["label"] or _hardware(other["gpu"]) != _hardware(first["gpu"]):
+            raise ValueError(f"{call} ran {other['model']['label']} on {other['gpu']}, not what {calls[0]} ran; "
+                             "derive one model on one GPU kind at a time")
     experts = model["num_experts"] if not model["full_model"] else None
     config = smoke_full.full_size_config(experts)
     hardware = _hardware(first["gpu"])
     version = next((r.get("server_info", {}).get("version") for call in calls  # the server's own answer
                     for r in finished_requests(call / "bench.jsonl")), None)
     out: dict[str, Any] = {
-        "source": f"docs/validation/{folder.name}", "gpu": first["gpu"], "sglang_version": version,
-        "model": model["label"], "full_model": model["full_model"], "tokenizer": model["tokenizer"],
-        "scenarios": [], "c100": [], "pools": [], "starts": [], "first_requests": [],
+        "sources": [f"docs/validation/{Path(f).name}" for f in folders], "gpu": first["gpu"],
+        "sglang_version": version, "model": model["label"], "full_model": model["full_model"],
+        "tokenizer": model["tokenizer"], "scenarios": [], "c100": [], "pools": [], "starts": [],
+        "first_requests": [],
     }
     with tempfile.TemporaryDirectory() as tmp:  # the model folder as the run built it (config + tokenizer only)
         (Path(tmp) / "no-hub").mkdir()  # the config is what counts; never look in a hub cache for a tokenizer
         model_dir = build_full_size(Path(tmp) / "model", num_experts=experts, hub_cache=Path(tmp) / "no-hub").path
         for call in calls:
+            where = f"{call.parent.name}/{call.name}"
             summary = _summary(call)
             stdout = (call / "bench-stdout.txt").read_text() if (call / "bench-stdout.txt").exists() else ""
+            records = list(finished_requests(call / "bench.jsonl"))
+            rows = []
             for launch in summary["launches"]:
                 if "ready_s" not in launch:
                     continue
                 name = launch["name"]
                 log_text = _log(call, name)
                 options = launch_options(launch["flags"])
-                out["starts"].append({"call": call.name, "launch": name, "order_in_call": launch["order"],
+                out["starts"].append({"call": where, "launch": name, "order_in_call": launch["order"],
                                       "ready_s": launch["ready_s"], **start_phases(log_text)})
                 for row in smoke_full.pools_vs_log(hardware, 1, model_dir, log_text, version, options):
-                    out["pools"].append({"call": call.name, "launch": name, **row})
+                    out["pools"].append({"call": where, "launch": name, **row})
                 for b in summary["bench"]:
                     if b.get("launch") != name:
                         continue
@@ -168,36 +184,43 @@ def derive(folder: str | Path) -> dict[str, Any]:
                         answered = b.get("completed") or b.get("answered")
                         if answered:
                             seconds = b.get("duration", b.get("duration_s"))
-                            out["first_requests"].append({"call": call.name, "launch": name, "requests": answered,
+                            out["first_requests"].append({"call": where, "launch": name, "requests": answered,
                                                           "duration_s": round(seconds, 1)})
                     elif b["scenario"].endswith("c100"):
                         seen = last_progress(stdout, b["scenario"])
                         if not seen or not seen["completed"]:  # skipped, or stopped before a request finished
                             continue
                         out["c100"].append({
-                            "call": call.name, "launch": name, "flags": " ".join(launch["flags"]) or "(defaults)",
+                            "call": where, "launch": name, "flags": " ".join(launch["flags"]) or "(defaults)",
                             "status": b["status"], **seen, "output_tok_s": b.get("output_throughput"),
                             "mean_tpot_ms": b.get("mean_tpot_ms"),
                             # the c100 window: at least 60 % of what could run (the page's 100, or SGLang's cap)
                             "decode_log": decode_lines(log_text, min_running=int(0.6 * min(
                                 100, launch["pools"]["max_running_requests"])))})
-            records = {(r["max_concurrency"], r["random_output_len"]): r
-                       for r in finished_requests(call / "bench.jsonl")}
-            rows = []
+                        if not launch["flags"] and b.get("completed") == PAGE_C100_PROMPTS:
+                            # the page's third scenario exactly (500 at 100) on SGLang's defaults: a page row
+                            rows.append(_page_row(call, records, b, "c100"))
             for b in summary["bench"]:
                 if b["scenario"] in ("c1", "c16") and b.get("completed"):
-                    rec = records.get((b["max_concurrency"], b["output_len"]))
-                    if rec is None:
-                        raise ValueError(f"{call}/bench.jsonl has no record for {b['scenario']}")
-                    rows.append({**row_from_record(rec), "name": b["scenario"],
-                                 "max_concurrency": b["max_concurrency"]})
+                    rows.append(_page_row(call, records, b, b["scenario"]))
+            rows.sort(key=lambda r: r["max_concurrency"])
             for row in smoke_full.floor_table(rows, hardware, 1, config):
-                out["scenarios"].append({"call": call.name, **row})
+                out["scenarios"].append({"call": where, **row})
         if "routing" in first:
             routing = first["routing"]
             out["routing"] = {k: routing[k] for k in ("experts", "moe_layers_counted", "min_experts_used",
                                                       "top8_share_min", "top8_share_max", "uniform_top8_share")}
     return out
+
+
+def _page_row(call: Path, records: list[dict], bench: dict, name: str) -> dict:
+    """The client's own record of one finished benchmark (the driver's summary copies its output throughput)."""
+    rec = next((r for r in records if r["max_concurrency"] == bench["max_concurrency"]
+                and r["random_output_len"] == bench["output_len"]
+                and r.get("output_throughput") == bench.get("output_throughput", r.get("output_throughput"))), None)
+    if rec is None:
+        raise ValueError(f"{call}/bench.jsonl has no record for {bench['scenario']}")
+    return {**row_from_record(rec), "name": name, "max_concurrency": bench["max_concurrency"]}
 
 
 def flag_gains(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -224,8 +247,19 @@ def flag_gains(run: dict[str, Any]) -> list[dict[str, Any]]:
                           "metric": "output_token_throughput_tok_s", "sglang_version": run["sglang_version"],
                           "baseline": round(base["output_tok_s"], 1), "tuned": round(row["output_tok_s"], 1),
                           "hardware": f"1x {gpu}{what}, {base['num_prompts']} prompts at concurrency 100",
-                          "source_run": f"{run['source']}/{call}"})
+                          "num_prompts": base["num_prompts"], "source_run": f"docs/validation/{call}"})
     return gains
+
+
+def table_gains(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """What goes into the recommended-flags table: per (workload, flag) the comparison with the most prompts (the
+    page's 500 before a 200-prompt one; among equals the later call), in first-seen order."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for gain in flag_gains(run):
+        key = (gain["workload"], gain["flag"])
+        if key not in best or gain["num_prompts"] >= best[key]["num_prompts"]:
+            best[key] = gain
+    return list(best.values())
 
 
 def load_full_size_run() -> dict[str, Any]:
@@ -239,12 +273,17 @@ def full_size_tables(run: dict[str, Any] | None = None) -> dict[str, pd.DataFram
     run = run or load_full_size_run()
     c100 = pd.DataFrame([{**{k: v for k, v in r.items() if k != "decode_log"},
                           **{f"log_{k}": v for k, v in (r.get("decode_log") or {}).items()}} for r in run["c100"]])
-    return {"scenarios": pd.DataFrame(run["scenarios"]), "c100": c100, "pools": pd.DataFrame(run["pools"]),
-            "starts": pd.DataFrame(run["starts"])}
+    tables = {"scenarios": pd.DataFrame(run["scenarios"]), "c100": c100, "pools": pd.DataFrame(run["pools"]),
+              "starts": pd.DataFrame(run["starts"])}
+    for table in tables.values():  # "2026-12-06-full-size-h100/call1-radix" -> "2026-12-06/call1-radix"
+        if "call" in table:
+            table["call"] = table["call"].str.replace(r"^(\d{4}-\d\d-\d\d)[^/]*/", r"\1/", regex=True)
+    return tables
 
 
 def plot_full_size_run(run: dict[str, Any] | None = None):
-    """Time per output token at concurrency 1 and 16: this run, the page (4x MI300X) and the planner's floor."""
+    """Time per output token in each of the page's scenarios the run finished: this run, the page (4x MI300X) and
+    the planner's floor."""
     import matplotlib.pyplot as plt
 
     run = run or load_full_size_run()
@@ -262,7 +301,36 @@ def plot_full_size_run(run: dict[str, Any] | None = None):
     ax.set_xticks(list(xs), [f"concurrency {r['max_concurrency']}" for r in rows])
     ax.set_ylabel("mean time per output token (ms)")
     what = "the full model" if run["full_model"] else "fewer experts, not the full model"
-    ax.set_title(f"Kimi-Linear-48B-A3B, random weights ({what}): lower is faster", fontsize=10)
+    ax.set_title(f"Kimi-Linear-48B-A3B, random weights ({what})\nlower is faster", fontsize=10)
     ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_flag_gains(run: dict[str, Any] | None = None):
+    """Output tokens/s at concurrency 100: SGLang's defaults beside the one flag changed, per comparison
+    (:func:`flag_gains`: one call, both finished, same prompts); the flag's gain over the defaults on each bar."""
+    import matplotlib.pyplot as plt
+
+    run = run or load_full_size_run()
+    gains = flag_gains(run)
+    if not gains:
+        raise ValueError("the run has no finished defaults-vs-one-flag comparison at concurrency 100")
+    gpu = run["gpu"].split(",")[0].replace("NVIDIA ", "")
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(gains) + 1.6))
+    labels = [f"{g['flag']}{'' if g['value'] is None else ' ' + g['value']}\n({g['num_prompts']} prompts, "
+              f"{g['source_run'].rsplit('/', 1)[-1]})" for g in gains]
+    ys = range(len(gains))
+    ax.barh([y + 0.2 for y in ys], [g["baseline"] for g in gains], 0.4, label="SGLang's defaults", color="#999999")
+    bars = ax.barh([y - 0.2 for y in ys], [g["tuned"] for g in gains], 0.4, label="the flag changed",
+                   color=["#2a7" if g["tuned"] > g["baseline"] else "#c44" for g in gains])
+    ax.bar_label(bars, labels=[f"{g['tuned'] / g['baseline'] - 1:+.1%}" for g in gains], fontsize=8, padding=3)
+    ax.set_yticks(list(ys), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("output tokens/s at concurrency 100 (higher is better)")
+    what = "the full model" if run["full_model"] else "fewer experts, not the full model"
+    ax.set_title(f"One flag against SGLang's defaults, each pair in one call\n1x {gpu} ({what})", fontsize=10)
+    ax.set_xlim(0, max(max(g["tuned"], g["baseline"]) for g in gains) * 1.18)
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
     fig.tight_layout()
     return fig
