@@ -43,6 +43,9 @@ class NotebookResult:
     error: str = ""
 
 
+KERNEL_START_TIMEOUT_S = 180
+
+
 def execute_notebook(path: Path | str, output: Path | str, parameters: dict | None = None,
                      timeout: int = 900, progress: bool = False) -> NotebookResult:
     """Run one notebook with papermill (kernel ``python3``, cwd = the notebook's folder)."""
@@ -57,6 +60,9 @@ def execute_notebook(path: Path | str, output: Path | str, parameters: dict | No
         papermill.execute_notebook(
             str(path), str(output), parameters=params, kernel_name="python3", cwd=str(path.parent),
             progress_bar=progress, execution_timeout=timeout, log_output=False,
+            # papermill waits 60 s for a new kernel by default; a loaded 2-core machine (CI, several notebooks at
+            # once) once took longer, failing a notebook that had not started
+            start_timeout=KERNEL_START_TIMEOUT_S,
             # the kernel's own log (e.g. ipykernel's "running over TCP without encryption" warning on every
             # start, "KeyboardInterrupt caught" at shutdown) is not the notebook's output; a dead kernel still
             # fails the run

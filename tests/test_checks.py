@@ -269,9 +269,12 @@ def test_pre_commit_runs_from_any_venv(tmp_path):
     pin = re.search(r"^pre-commit==([^\s;#]+)", lock, re.M)
     assert pin, "pre-commit is not in constraints.txt"
     env_dir = tmp_path / "contrib-env"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    subprocess.run([env_dir / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "-c", REPO_ROOT / "constraints.txt", f"pre-commit=={pin.group(1)}"], check=True, timeout=300)
+    uv = REPO_ROOT / ".venv" / "bin" / "uv"  # the installer is not what is tested: uv's cache is seconds faster
+    venv.EnvBuilder(with_pip=not uv.exists()).create(env_dir)
+    installer = ([uv, "pip", "install", "-q", "--python", env_dir / "bin" / "python"] if uv.exists() else
+                 [env_dir / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check"])
+    subprocess.run([*installer, "-c", REPO_ROOT / "constraints.txt", f"pre-commit=={pin.group(1)}"], check=True,
+                   timeout=300)
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
     # the working tree's hook config, so an uncommitted edit of it is what is tested
