@@ -133,7 +133,7 @@ def recommended_table(workload: str | None = None):
 
     labels = {k: v["label"] for k, v in workloads().items()}
     entries = load_entries()
-    best = {w: _best(w, None, entries) for w in labels}
+    best = {(e.workload, e.sglang_version): _best(e.workload, e.sglang_version, entries) for e in entries}
     rows: list[dict[str, Any]] = []
     for e in entries:
         if workload is not None and e.workload != workload:
@@ -146,8 +146,9 @@ def recommended_table(workload: str | None = None):
             "why": e.why,
             "measured on": (f"{e.hardware or '?'}, SGLang {e.sglang_version}: {e.source_run}" if e.measured
                             else f"SGLang {e.sglang_version}: {NOT_MEASURED}"),
-            "recommended": ("yes" if e is best[e.workload] else
-                            f"alternative: won alone, {best[e.workload].args()[0]} won more" if e.recommended else
+            "recommended": ("yes" if e is best[(e.workload, e.sglang_version)] else
+                            f"alternative: won alone, {best[(e.workload, e.sglang_version)].args()[0]} won more"
+                            if e.recommended else
                             "no" if e.measured else NOT_MEASURED),
         })
     if workload is not None and not rows:

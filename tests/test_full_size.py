@@ -142,6 +142,16 @@ def test_folders_of_another_model_or_gpu_are_not_read_as_one_run(tmp_path):
     (other / "summary.json").write_text(json.dumps(summary))
     with pytest.raises(ValueError, match="one model on one GPU kind"):
         measured.derive(RUN_DIRS[1], other.parent)
+    summary["gpu"], summary["model"]["label"] = "NVIDIA H100 80GB HBM3, 81559 MiB", "another model"
+    (other / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ValueError, match="one model on one GPU kind"):
+        measured.derive(RUN_DIRS[1], other.parent)
+    summary["model"]["label"] = json.loads((RUN_DIRS[1] / "call1-radix" / "summary.json").read_text())["model"]["label"]
+    (other / "summary.json").write_text(json.dumps(summary))
+    records = (other / "bench.jsonl").read_text().replace('"version": "0.5.16"', '"version": "0.5.17"')
+    (other / "bench.jsonl").write_text(records)
+    with pytest.raises(ValueError, match="SGLang 0.5.16, 0.5.17: derive one SGLang version at a time"):
+        measured.derive(RUN_DIRS[1], other.parent)
     with pytest.raises(ValueError, match="no folder given"):
         measured.derive()
 
@@ -210,6 +220,15 @@ def test_only_a_finished_one_flag_comparison_in_one_call_counts_as_a_gain():
     assert [(g["flag"], g["source_run"], g["tuned"]) for g in table] == [
         ("--disable-radix-cache", "docs/validation/x/e", 2400.0),
         ("--mamba-full-memory-ratio", "docs/validation/x/a", 1900.0)]
+    # equal prompts: the later call by its dated path, whatever the order the folders were read in
+    run["c100"] = [row("y/2026-12-07/call1", "(defaults)"), row("y/2026-12-07/call1", "--disable-radix-cache",
+                                                                tok_s=2600.0),
+                   row("y/2026-12-06/call9", "(defaults)"), row("y/2026-12-06/call9", "--disable-radix-cache",
+                                                                tok_s=2100.0)]
+    assert [g["tuned"] for g in measured.table_gains(run)] == [2600.0]
+    # two flags changed at once, one given as the other's value: not a one-flag comparison
+    run["c100"] = [row("z", "(defaults)"), row("z", "--disable-radix-cache --enable-metrics")]
+    assert measured.flag_gains(run) == []
     assert gains[0]["hardware"] == ("1x H100 80GB HBM3 (Kimi-Linear-48B-A3B with 96 of 256 experts, not the full "
                                     "model), 200 prompts at concurrency 100")
 
@@ -235,9 +254,19 @@ def test_the_committed_run_plots(tmp_path):
 
     fig = measured.plot_full_size_run()
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert labels == ["this run (H100 80GB HBM3)", "page (4x MI300X)", "planner's floor (H100 80GB HBM3)"]
+    assert labels == ["measured (H100 80GB HBM3)", "page (4x MI300X)", "planner's floor (H100 80GB HBM3)"]
     fig.savefig(tmp_path / "run.png")
     assert (tmp_path / "run.png").stat().st_size > 5000
+    # the one-flag comparisons: a bar pair per comparison, the gain written on the flag's bar
+    run = measured.load_full_size_run()
+    gains = measured.flag_gains(run)
+    fig = measured.plot_flag_gains(run)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == [f"{g['tuned'] / g['baseline'] - 1:+.1%}" for g in gains] and len(gains) >= 3
+    assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_yticklabels()] == [
+        g["flag"] + ("" if g["value"] is None else f" {g['value']}") for g in gains]
+    with pytest.raises(ValueError, match="no finished defaults-vs-one-flag comparison"):
+        measured.plot_flag_gains({**run, "c100": []})
 
 
 def test_launch_flags_and_start_phases_are_read_not_guessed():

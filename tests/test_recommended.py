@@ -69,7 +69,8 @@ def test_gain_is_computed_from_the_two_measurements():
     assert recommended_flags(won.workload, "0.5.16", entries=[won, lost]) == (f"{won.flag}=128",)
     assert recommended_flags(won.workload, "0.5.7", entries=[won]) == ()  # measured on another version
     more = _measured(1000.0, 1300.0, value="256")
-    assert recommended_flags(won.workload, "0.5.16", entries=[won, more, lost]) == (f"{won.flag}=256",)
+    for order in ([more, won, lost], [won, more, lost], [lost, won, more]):  # the largest, wherever it stands
+        assert recommended_flags(won.workload, "0.5.16", entries=order) == (f"{won.flag}=256",)
 
 
 @pytest.mark.parametrize(("change", "match"), [

@@ -300,8 +300,8 @@ def main() -> int:
     total_bytes = int(probe.stdout.strip()) if probe.returncode == 0 and probe.stdout.strip().isdigit() else None
     rec_dir = out / "expert-dump"
     env = {**launch_env(), "SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR": str(rec_dir)}
-    summary: dict = {"mode": args.mode, "gpu": gpu, "gpu_total_memory_bytes": total_bytes, "model": dict(model),
-                     "launches": [], "bench": []}
+    summary: dict = {"mode": args.mode, "argv": sys.argv[1:], "gpu": gpu, "gpu_total_memory_bytes": total_bytes,
+                     "model": dict(model), "launches": [], "bench": []}
 
     def save() -> None:
         summary["elapsed_s"] = round(elapsed(), 1)

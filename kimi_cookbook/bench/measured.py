@@ -1,8 +1,9 @@
-"""The committed full-size GPU run: read from ``docs/validation/<date>-full-size-<gpu>/`` into one small JSON
-(``kimi_cookbook/data/full_size_run.json``) that notebook 05 shows without a GPU, and the table and plot of it.
+"""The committed full-size GPU runs: read from one or more ``docs/validation/<date>-full-size-<gpu>/`` folders (one
+model, one GPU kind, one SGLang version) into one small JSON (``kimi_cookbook/data/full_size_run.json``) that
+notebook 05 shows without a GPU, and the tables and plots of it.
 
-:func:`derive` is the only code that reads the raw folder (``scripts/full_size_results.py`` writes its result;
-``tests/test_full_size.py`` proves the committed JSON is what the folder gives). Everything in the JSON is read
+:func:`derive` is the only code that reads the raw folders (``scripts/full_size_results.py`` writes its result;
+``tests/test_full_size.py`` proves the committed JSON is what the folders give). Everything in the JSON is read
 from SGLang's own output: the client's JSON records, its progress lines, the server's logs; nothing is typed in.
 """
 
@@ -150,8 +151,12 @@ def derive(*folders: str | Path) -> dict[str, Any]:
     experts = model["num_experts"] if not model["full_model"] else None
     config = smoke_full.full_size_config(experts)
     hardware = _hardware(first["gpu"])
-    version = next((r.get("server_info", {}).get("version") for call in calls  # the server's own answer
-                    for r in finished_requests(call / "bench.jsonl")), None)
+    versions = {call: {r.get("server_info", {}).get("version") for r in finished_requests(call / "bench.jsonl")}
+                for call in calls}  # the server's own answer
+    seen = set().union(*versions.values()) - {None}
+    if len(seen) > 1:
+        raise ValueError(f"the calls ran SGLang {', '.join(sorted(seen))}: derive one SGLang version at a time")
+    version = next(iter(seen), None)
     out: dict[str, Any] = {
         "sources": [f"docs/validation/{Path(f).name}" for f in folders], "gpu": first["gpu"],
         "sglang_version": version, "model": model["label"], "full_model": model["full_model"],
@@ -199,13 +204,14 @@ def derive(*folders: str | Path) -> dict[str, Any]:
                                 100, launch["pools"]["max_running_requests"])))})
                         if not launch["flags"] and b.get("completed") == PAGE_C100_PROMPTS:
                             # the page's third scenario exactly (500 at 100) on SGLang's defaults: a page row
-                            rows.append(_page_row(call, records, b, "c100"))
+                            rows.append({**_page_row(call, records, b, "c100"), "flags": "(defaults)"})
+            flags = {launch["name"]: " ".join(launch["flags"]) or "(defaults)" for launch in summary["launches"]}
             for b in summary["bench"]:
-                if b["scenario"] in ("c1", "c16") and b.get("completed"):
-                    rows.append(_page_row(call, records, b, b["scenario"]))
+                if b["scenario"] in ("c1", "c16") and b.get("completed"):  # the launch's flags go with the row
+                    rows.append({**_page_row(call, records, b, b["scenario"]), "flags": flags[b["launch"]]})
             rows.sort(key=lambda r: r["max_concurrency"])
-            for row in smoke_full.floor_table(rows, hardware, 1, config):
-                out["scenarios"].append({"call": where, **row})
+            for row, flagged in zip(smoke_full.floor_table(rows, hardware, 1, config), rows):
+                out["scenarios"].append({"call": where, "flags": flagged["flags"], **row})
         if "routing" in first:
             routing = first["routing"]
             out["routing"] = {k: routing[k] for k in ("experts", "moe_layers_counted", "min_experts_used",
@@ -215,11 +221,12 @@ def derive(*folders: str | Path) -> dict[str, Any]:
 
 def _page_row(call: Path, records: list[dict], bench: dict, name: str) -> dict:
     """The client's own record of one finished benchmark (the driver's summary copies its output throughput)."""
-    rec = next((r for r in records if r["max_concurrency"] == bench["max_concurrency"]
-                and r["random_output_len"] == bench["output_len"]
-                and r.get("output_throughput") == bench.get("output_throughput", r.get("output_throughput"))), None)
-    if rec is None:
-        raise ValueError(f"{call}/bench.jsonl has no record for {bench['scenario']}")
+    found = [r for r in records if r["max_concurrency"] == bench["max_concurrency"]
+             and r["random_output_len"] == bench["output_len"]
+             and r.get("output_throughput") == bench.get("output_throughput", r.get("output_throughput"))]
+    if len(found) != 1:
+        raise ValueError(f"{call}/bench.jsonl has {len(found)} records for {bench['scenario']}, not one")
+    rec = found[0]
     return {**row_from_record(rec), "name": name, "max_concurrency": bench["max_concurrency"]}
 
 
@@ -239,7 +246,8 @@ def flag_gains(run: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         for row in rows:
             flags = row["flags"].split()
-            if row is base or len(flags) not in (1, 2) or not flags[0].startswith("--"):
+            if row is base or len(flags) not in (1, 2) or not flags[0].startswith("--") or (
+                    len(flags) == 2 and flags[1].startswith("--")):
                 continue  # one flag (with its value) changed, or it is not a one-variable comparison
             if row["num_prompts"] != base["num_prompts"]:
                 continue
@@ -252,12 +260,14 @@ def flag_gains(run: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def table_gains(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """What goes into the recommended-flags table: per (workload, flag) the comparison with the most prompts (the
-    page's 500 before a 200-prompt one; among equals the later call), in first-seen order."""
+    """What goes into the recommended-flags table (one entry per workload and flag, whatever its value): per
+    (workload, flag) the comparison with the most prompts (the page's 500 before a 200-prompt one; among equals the
+    later call by its dated path), in first-seen order."""
     best: dict[tuple[str, str], dict[str, Any]] = {}
     for gain in flag_gains(run):
         key = (gain["workload"], gain["flag"])
-        if key not in best or gain["num_prompts"] >= best[key]["num_prompts"]:
+        if key not in best or (gain["num_prompts"], gain["source_run"]) > (best[key]["num_prompts"],
+                                                                          best[key]["source_run"]):
             best[key] = gain
     return list(best.values())
 
@@ -268,8 +278,9 @@ def load_full_size_run() -> dict[str, Any]:
 
 
 def full_size_tables(run: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
-    """The committed run as tables: ``scenarios`` (beside the page and the floor), ``c100`` (defaults vs radix cache
-    off), ``pools`` (planner vs log) and ``starts``."""
+    """The committed run as tables: ``scenarios`` (beside the page and the floor, with the launch's flags), ``c100``
+    (every concurrency-100 benchmark: defaults and one flag changed), ``pools`` (planner vs log) and ``starts``;
+    calls shortened to ``<date>/<call>``."""
     run = run or load_full_size_run()
     c100 = pd.DataFrame([{**{k: v for k, v in r.items() if k != "decode_log"},
                           **{f"log_{k}": v for k, v in (r.get("decode_log") or {}).items()}} for r in run["c100"]])
@@ -292,12 +303,13 @@ def plot_full_size_run(run: dict[str, Any] | None = None):
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     width = 0.27
     xs = range(len(rows))
-    series = (("mean_tpot_ms", f"this run ({gpu})"), ("page_mean_tpot_ms", "page (4x MI300X)"),
+    series = (("mean_tpot_ms", f"measured ({gpu})"), ("page_mean_tpot_ms", "page (4x MI300X)"),
               ("floor_tpot_ms", f"planner's floor ({gpu})"))
     for i, (key, label) in enumerate(series):
         values = [float("nan") if r.get(key) is None else r[key] for r in rows]  # a missing value: no bar
         bars = ax.bar([x + (i - 1) * width for x in xs], values, width, label=label)
         ax.bar_label(bars, labels=["" if v != v else f"{v:.1f}" for v in values], fontsize=8)
+    ax.margins(y=0.12)  # room for the tallest bar's label
     ax.set_xticks(list(xs), [f"concurrency {r['max_concurrency']}" for r in rows])
     ax.set_ylabel("mean time per output token (ms)")
     what = "the full model" if run["full_model"] else "fewer experts, not the full model"
