@@ -133,7 +133,7 @@ def recommended_table(workload: str | None = None):
 
     labels = {k: v["label"] for k, v in workloads().items()}
     entries = load_entries()
-    best = {(e.workload, e.sglang_version): _best(e.workload, e.sglang_version, entries) for e in entries}
+    best = {key: _best(*key, entries) for key in {(e.workload, e.sglang_version) for e in entries}}
     rows: list[dict[str, Any]] = []
     for e in entries:
         if workload is not None and e.workload != workload:

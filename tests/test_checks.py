@@ -26,6 +26,8 @@ from kimi_cookbook.checks import (
 from kimi_cookbook.cli import main
 from kimi_cookbook.runner import list_notebooks
 
+from installers import UV, install_command
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
@@ -269,12 +271,9 @@ def test_pre_commit_runs_from_any_venv(tmp_path):
     pin = re.search(r"^pre-commit==([^\s;#]+)", lock, re.M)
     assert pin, "pre-commit is not in constraints.txt"
     env_dir = tmp_path / "contrib-env"
-    uv = REPO_ROOT / ".venv" / "bin" / "uv"  # the installer is not what is tested: uv's cache is seconds faster
-    venv.EnvBuilder(with_pip=not uv.exists()).create(env_dir)
-    installer = ([uv, "pip", "install", "-q", "--python", env_dir / "bin" / "python"] if uv.exists() else
-                 [env_dir / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check"])
-    subprocess.run([*installer, "-c", REPO_ROOT / "constraints.txt", f"pre-commit=={pin.group(1)}"], check=True,
-                   timeout=300)
+    venv.EnvBuilder(with_pip=not UV.exists()).create(env_dir)  # pre-commit is not what is tested: see installers
+    subprocess.run([*install_command(env_dir / "bin" / "python"), "-c", REPO_ROOT / "constraints.txt",
+                    f"pre-commit=={pin.group(1)}"], check=True, timeout=300)
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
     # the working tree's hook config, so an uncommitted edit of it is what is tested

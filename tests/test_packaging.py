@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from installers import install_command
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 LOCK = REPO_ROOT / "constraints.txt"
@@ -38,16 +40,6 @@ def make_venv(path: Path) -> Path:
     return path / "bin" / "python"
 
 
-def _installer(py: Path) -> list:
-    """For what a test needs but does not test (build tools, numpy, pandas): uv where the set-up installed it (its
-    cache links them in a second; pip unpacks and compiles them for ~15 s), else pip. The wheel itself always goes
-    in with pip, as a user installs it."""
-    uv = REPO_ROOT / ".venv" / "bin" / "uv"
-    if uv.exists():
-        return [uv, "pip", "install", "-q", "--python", py]
-    return [py, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """sdist + wheel by `python -m build` and a wheel by `pip wheel .`, all with exactly the oldest setuptools
@@ -55,7 +47,7 @@ def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pkg")
     py = make_venv(tmp / "build-env")
     # the lock pins build and its dependencies, not setuptools
-    run([*_installer(py), "-c", LOCK, oldest_backend(), "build"])
+    run([*install_command(py), "-c", LOCK, oldest_backend(), "build"])
     # build from a copy of what makes the package, so the checkout gets no build/ or *.egg-info
     src = tmp / "src"
     src.mkdir()
@@ -89,7 +81,7 @@ def test_wheel_installs_into_a_fresh_venv_and_its_cli_works_outside_the_checkout
     (wheel,) = (built / "dist").glob("*.whl")
     py = make_venv(tmp_path / "user-env")
     run([py, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check", "-c", LOCK, wheel])
-    run([*_installer(py), "-c", LOCK, "numpy", "pandas", "tqdm"])  # what the command line needs besides
+    run([*install_command(py), "-c", LOCK, "numpy", "pandas", "tqdm"])  # what the command line needs besides
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     env = {"PATH": f"{py.parent}:/usr/bin:/bin", "HOME": str(tmp_path)}  # no PYTHONPATH: the checkout is not seen

@@ -141,19 +141,19 @@ def derive(*folders: str | Path) -> dict[str, Any]:
         if not found:
             raise ValueError(f"{folder} has no call folder with a summary.json")
         calls += found
-    first = _summary(calls[0])
-    model = first["model"]
+    summaries = {call: _summary(call) for call in calls}  # each file read once
+    records = {call: list(finished_requests(call / "bench.jsonl")) for call in calls}
+    first = summaries[calls[0]]
+    model, hardware = first["model"], _hardware(first["gpu"])
     for call in calls[1:]:  # one model, one GPU kind: the pools and the floor are predicted once for all
-        other = _summary(call)
-        if other["model"]["label"] != model["label"] or _hardware(other["gpu"]) != _hardware(first["gpu"]):
+        other = summaries[call]
+        if other["model"]["label"] != model["label"] or _hardware(other["gpu"]) != hardware:
             raise ValueError(f"{call} ran {other['model']['label']} on {other['gpu']}, not what {calls[0]} ran; "
                              "derive one model on one GPU kind at a time")
     experts = model["num_experts"] if not model["full_model"] else None
     config = smoke_full.full_size_config(experts)
-    hardware = _hardware(first["gpu"])
-    versions = {call: {r.get("server_info", {}).get("version") for r in finished_requests(call / "bench.jsonl")}
-                for call in calls}  # the server's own answer
-    seen = set().union(*versions.values()) - {None}
+    # the server's own answer, in every record the client wrote
+    seen = {r.get("server_info", {}).get("version") for rs in records.values() for r in rs} - {None}
     if len(seen) > 1:
         raise ValueError(f"the calls ran SGLang {', '.join(sorted(seen))}: derive one SGLang version at a time")
     version = next(iter(seen), None)
@@ -168,9 +168,9 @@ def derive(*folders: str | Path) -> dict[str, Any]:
         model_dir = build_full_size(Path(tmp) / "model", num_experts=experts, hub_cache=Path(tmp) / "no-hub").path
         for call in calls:
             where = f"{call.parent.name}/{call.name}"
-            summary = _summary(call)
+            summary = summaries[call]
+            flags = {launch["name"]: " ".join(launch["flags"]) or "(defaults)" for launch in summary["launches"]}
             stdout = (call / "bench-stdout.txt").read_text() if (call / "bench-stdout.txt").exists() else ""
-            records = list(finished_requests(call / "bench.jsonl"))
             rows = []
             for launch in summary["launches"]:
                 if "ready_s" not in launch:
@@ -196,7 +196,7 @@ def derive(*folders: str | Path) -> dict[str, Any]:
                         if not seen or not seen["completed"]:  # skipped, or stopped before a request finished
                             continue
                         out["c100"].append({
-                            "call": where, "launch": name, "flags": " ".join(launch["flags"]) or "(defaults)",
+                            "call": where, "launch": name, "flags": flags[name],
                             "status": b["status"], **seen, "output_tok_s": b.get("output_throughput"),
                             "mean_tpot_ms": b.get("mean_tpot_ms"),
                             # the c100 window: at least 60 % of what could run (the page's 100, or SGLang's cap)
@@ -204,11 +204,10 @@ def derive(*folders: str | Path) -> dict[str, Any]:
                                 100, launch["pools"]["max_running_requests"])))})
                         if not launch["flags"] and b.get("completed") == PAGE_C100_PROMPTS:
                             # the page's third scenario exactly (500 at 100) on SGLang's defaults: a page row
-                            rows.append({**_page_row(call, records, b, "c100"), "flags": "(defaults)"})
-            flags = {launch["name"]: " ".join(launch["flags"]) or "(defaults)" for launch in summary["launches"]}
+                            rows.append({**_page_row(call, records[call], b, "c100"), "flags": flags[name]})
             for b in summary["bench"]:
                 if b["scenario"] in ("c1", "c16") and b.get("completed"):  # the launch's flags go with the row
-                    rows.append({**_page_row(call, records, b, b["scenario"]), "flags": flags[b["launch"]]})
+                    rows.append({**_page_row(call, records[call], b, b["scenario"]), "flags": flags[b["launch"]]})
             rows.sort(key=lambda r: r["max_concurrency"])
             for row, flagged in zip(smoke_full.floor_table(rows, hardware, 1, config), rows):
                 out["scenarios"].append({"call": where, "flags": flagged["flags"], **row})
@@ -217,6 +216,11 @@ def derive(*folders: str | Path) -> dict[str, Any]:
             out["routing"] = {k: routing[k] for k in ("experts", "moe_layers_counted", "min_experts_used",
                                                       "top8_share_min", "top8_share_max", "uniform_top8_share")}
     return out
+
+
+def _gpu_label(run: dict[str, Any]) -> str:
+    """The GPU's name as nvidia-smi gave it, without the vendor (``H100 80GB HBM3``)."""
+    return run["gpu"].split(",")[0].replace("NVIDIA ", "")
 
 
 def _page_row(call: Path, records: list[dict], bench: dict, name: str) -> dict:
@@ -237,7 +241,7 @@ def flag_gains(run: dict[str, Any]) -> list[dict[str, Any]]:
     a stopped or partial benchmark proves nothing and gives none."""
     gains = []
     what = "" if run["full_model"] else f" ({run['model'].split(' (')[0]}, not the full model)"
-    gpu = run["gpu"].split(",")[0].replace("NVIDIA ", "")
+    gpu = _gpu_label(run)
     for call in dict.fromkeys(r["call"] for r in run["c100"]):
         rows = [r for r in run["c100"] if r["call"] == call and r["status"] == "done" and r.get("output_tok_s")
                 and r["completed"] == r["num_prompts"]]
@@ -299,7 +303,7 @@ def plot_full_size_run(run: dict[str, Any] | None = None):
 
     run = run or load_full_size_run()
     rows = run["scenarios"]
-    gpu = run["gpu"].split(",")[0].replace("NVIDIA ", "")
+    gpu = _gpu_label(run)
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     width = 0.27
     xs = range(len(rows))
@@ -328,7 +332,7 @@ def plot_flag_gains(run: dict[str, Any] | None = None):
     gains = flag_gains(run)
     if not gains:
         raise ValueError("the run has no finished defaults-vs-one-flag comparison at concurrency 100")
-    gpu = run["gpu"].split(",")[0].replace("NVIDIA ", "")
+    gpu = _gpu_label(run)
     fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(gains) + 1.6))
     labels = [f"{g['flag']}{'' if g['value'] is None else ' ' + g['value']}\n({g['num_prompts']} prompts, "
               f"{g['source_run'].rsplit('/', 1)[-1]})" for g in gains]
