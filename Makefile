@@ -25,7 +25,7 @@ test:  ## everything (what CI runs): set up .venv with test tools, run the whole
 
 test-fast:  ## the unit tests: no server, no notebook execution, no network (seconds; sets up .venv if missing)
 	@[ -x .venv/bin/pytest ] || bash scripts/bootstrap.sh --test
-	bash scripts/test.sh -m "not slow and not network"
+	bash scripts/test.sh -n auto -m "not slow and not network"  # CPU-bound: one worker per core
 
 lab:  ## open JupyterLab on notebooks/ with the cookbook's kernel (sets up .venv if missing)
 	@[ -x .venv/bin/jupyter-lab ] || bash scripts/bootstrap.sh

@@ -14,14 +14,16 @@ from __future__ import annotations
 import ast
 import html
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from kimi_cookbook.versions import PAGE_VERSION
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["BENCH_METRICS", "RunResults", "benchmark_table", "capacity_headline", "gather", "gsm8k_line",
            "md_cell", "notebook_defaults", "sections"]
@@ -77,6 +79,8 @@ def gather(run_dir: str | os.PathLike) -> RunResults:
 def benchmark_table(run: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (page scenario, metric): the page's value and this run's at the same max concurrency
     (empty where the run had no scenario at that concurrency)."""
+    import pandas as pd
+
     from kimi_cookbook.bench import load_reference
 
     reference = load_reference() if reference is None else reference
@@ -177,7 +181,7 @@ def md_cell(value) -> str:
     """``value`` as the text of one markdown table cell, whatever it holds (a server's answer may hold anything):
     ``|`` escaped, line breaks as spaces, ``<``/``>``/``&`` as HTML entities (no markup gets through), long text
     cut at 300 characters."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     text = " ".join(str(value).split())
     text = html.escape(text, quote=False).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")

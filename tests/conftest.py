@@ -129,7 +129,7 @@ def notebook_run(request, tmp_path_factory) -> NotebookRun:
         run_dir = Path(given).resolve()
         _check_reusable(run_dir, names)
         return NotebookRun(run_dir, 0, True, names)
-    # One run for the whole suite, also with pytest-xdist (scripts/test.sh: -n auto): the first worker that needs
+    # One run for the whole suite, also with pytest-xdist (scripts/test.sh: -n CORES+1): the first worker that needs
     # it executes the notebooks into the run's shared temporary folder, under a lock; any other worker waits
     # and reads that folder. (The notebook_run tests also share one xdist group, so they seldom wait.)
     root = _shared_tmp(tmp_path_factory)

@@ -165,3 +165,13 @@ def test_no_import_circles():
         if name not in state:
             visit(name, [name])
     assert circles == []
+
+
+@pytest.mark.slow
+def test_the_cli_starts_without_pandas_or_matplotlib():
+    """Every subcommand's parser is built without importing pandas or matplotlib (half a second each start): they
+    load only when a subcommand reads or plots results. `kimi-cookbook command`/`plan` start in a quarter second."""
+    probe = ("import sys; from kimi_cookbook.cli import build_parser; build_parser(); "
+             "print(sorted(m for m in ('pandas', 'matplotlib', 'pyarrow') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

@@ -1,4 +1,4 @@
-"""The suite runs on pytest-xdist workers (scripts/test.sh: -n auto --dist loadgroup). What tests/conftest.py
+"""The suite runs on pytest-xdist workers (scripts/test.sh: -n CORES+1 --dist loadgroup). What tests/conftest.py
 promises there, checked on a small suite of its own with this very conftest: a module-scoped fixture is made once
 (its tests share one worker), and the other tests spread over every worker."""
 

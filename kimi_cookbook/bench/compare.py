@@ -6,8 +6,6 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-import pandas as pd
-
 from kimi_cookbook.bench.reference import load_reference, load_reference_gsm8k
 from kimi_cookbook.bench.results import load_results
 
@@ -30,6 +28,7 @@ def compare(run, reference=None, metrics: Iterable[str] = COMPARE_METRICS):
     """A run beside the reference, matched on ``max_concurrency``: one row per (concurrency, metric) with
     ``reference``, ``run`` and ``ratio`` = run / reference (throughput: >1 is faster; latency: >1 is slower).
     ``run`` is a DataFrame from :func:`run_bench`/:func:`load_results` or a results folder."""
+    import pandas as pd
     if isinstance(run, (str, os.PathLike)):
         run = load_results(run)
     if reference is None:

@@ -16,13 +16,14 @@ import tarfile
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from kimi_cookbook.bench.parse import row_from_record
 from kimi_cookbook.bench.watch import _BAR_COUNT, finished_requests
 from kimi_cookbook.hardware import GPUS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DATA_FILE = "full_size_run.json"
 # the client's tqdm line, "| 163/500 [00:46<01:35,  3.53it/s]": watch's bar count, then the elapsed time
@@ -285,6 +286,7 @@ def full_size_tables(run: dict[str, Any] | None = None) -> dict[str, pd.DataFram
     """The committed run as tables: ``scenarios`` (beside the page and the floor, with the launch's flags), ``c100``
     (every concurrency-100 benchmark: defaults and one flag changed), ``pools`` (planner vs log) and ``starts``;
     calls shortened to ``<date>/<call>``."""
+    import pandas as pd
     run = run or load_full_size_run()
     c100 = pd.DataFrame([{**{k: v for k, v in r.items() if k != "decode_log"},
                           **{f"log_{k}": v for k, v in (r.get("decode_log") or {}).items()}} for r in run["c100"]])

@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from kimi_cookbook.bench.parse import parse_bench_serving, parse_gsm8k
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["REFERENCE_COLUMNS", "load_reference", "load_reference_gsm8k", "page_speed_runs", "reference_data"]
 
@@ -56,6 +57,7 @@ def page_speed_runs() -> list[dict[str, Any]]:
 def load_reference() -> pd.DataFrame:
     """The page's speed runs (AMD MI300X, TP 4, SGLang 0.5.7) as a DataFrame: :func:`page_speed_runs` plus
     ``hardware``, ``tp`` and ``sglang_version`` columns."""
+    import pandas as pd
     ref = reference_data()
     rows = [
         {**run, "hardware": ref["hardware"], "tp": ref["tp"], "sglang_version": ref["sglang_version"]}

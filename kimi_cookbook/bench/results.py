@@ -6,10 +6,12 @@ import json
 import os
 import re
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from kimi_cookbook.paths import check_unused_dir, unique_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["RUNS_ENV", "check_results_dir", "load_results", "new_results_dir", "save_results"]
 
@@ -45,6 +47,7 @@ def save_results(rows: list[dict], results_dir: str | os.PathLike) -> None:
     Each goes to a temporary file first, then is renamed (atomic): ``results.jsonl`` first, ``results.csv``
     last, so a ``results.csv`` that exists means ``results.jsonl`` holds at least the same rows.
     """
+    import pandas as pd
     out = Path(results_dir)
     jsonl_tmp, csv_tmp = out / "results.jsonl.tmp", out / "results.csv.tmp"
     with open(jsonl_tmp, "w", encoding="utf-8") as f:
@@ -56,6 +59,7 @@ def save_results(rows: list[dict], results_dir: str | os.PathLike) -> None:
 
 def load_results(results_dir: str | os.PathLike) -> pd.DataFrame:
     """A results folder's ``results.jsonl`` as a DataFrame (one row per finished scenario)."""
+    import pandas as pd
     path = Path(results_dir) / "results.jsonl"
     if not path.is_file():
         raise ValueError(f"{path} does not exist: not a results folder of kimi_cookbook.bench.run_bench")

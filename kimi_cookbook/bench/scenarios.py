@@ -24,9 +24,11 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 __all__ = ["CLIENT_BACKENDS", "DATASETS", "PRESETS", "SHARED_PREFIX", "Scenario", "preset", "scenario_table",
            "scenarios_of"]
@@ -216,6 +218,7 @@ def scenarios_of(scenarios: Iterable[Scenario] | str) -> list[Scenario]:
 def scenario_table(scenarios: Iterable[Scenario] | str) -> pd.DataFrame:
     """Scenarios (or a preset name) as a DataFrame, one row each (the shared-prefix columns only when one has a
     shared prefix)."""
+    import pandas as pd
     chosen = scenarios_of(scenarios)
     table = pd.DataFrame([s.as_dict() for s in chosen])
     if not any(s.prefix_len for s in chosen):

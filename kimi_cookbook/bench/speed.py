@@ -25,9 +25,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import pandas as pd
 from tqdm.auto import tqdm
 
 from kimi_cookbook.bench.parse import BLOCK_TITLE, row_from_record, text_lines
@@ -41,6 +41,9 @@ from kimi_cookbook.processes import display_command as _render
 from kimi_cookbook.processes import ProgressEcho, Stalled, run_streaming
 from kimi_cookbook.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
 from kimi_cookbook.versions import dataset_problem
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BenchError",
