@@ -19,7 +19,7 @@ demo:  ## set up .venv, run every notebook on the embedded server (runs/<time>/,
 	bash scripts/bootstrap.sh $(BOOTSTRAP_FLAGS)
 	.venv/bin/kimi-cookbook demo $(if $(RUN_DIR),--run-dir $(RUN_DIR))
 
-test:  ## everything (what CI runs): set up .venv with test tools, run the whole suite on every core (xdist)
+test:  ## everything (what CI runs): set up .venv with test tools, run the whole suite on every core and one more (xdist)
 	bash scripts/bootstrap.sh --test $(BOOTSTRAP_FLAGS)
 	bash scripts/test.sh
 
