@@ -2,12 +2,13 @@
 """Maintainers: read a committed full-size GPU run (docs/validation/<date>-full-size-<gpu>/) into the JSON that
 notebook 05 shows (kimi_cookbook/data/full_size_run.json), and put the launch comparisons it proves (SGLang's
 defaults vs one flag changed, same call, both finished: measured.flag_gains) into the recommended-flags table
-(kimi_cookbook/data/recommended_flags.json), replacing that flag's measured values for the random workload (per
-flag the comparison with the most prompts: measured.table_gains). Several dated folders of one model on one GPU kind
-are read as one run:
+(kimi_cookbook/data/recommended_flags.json), replacing that flag's measured values for the call's workload (the
+driver's --workload: random, or shared-prefix for a <date>-shared-prefix-<gpu> folder; per workload and flag the
+comparison with the most prompts: measured.table_gains; a loss is written too, and never recommended). Several dated
+folders of one model on one GPU kind are read as one run:
 
     python scripts/full_size_results.py docs/validation/2026-12-05-full-size-h100 \
-        docs/validation/2026-12-06-full-size-h100
+        docs/validation/2026-12-06-full-size-h100 docs/validation/2026-12-06-shared-prefix-h100
 
 Exit status 0 written, 2 a folder it cannot read (one line says why).
 """

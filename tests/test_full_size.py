@@ -119,8 +119,11 @@ def test_importing_the_class_without_sglang_says_what_is_missing():
 # ---- the committed GPU runs (docs/validation/2026-12-0[56]-full-size-h100), as notebook 05 shows them ----------
 
 VALIDATION = Path(__file__).resolve().parents[1] / "docs" / "validation"
-RUN_DIRS = [VALIDATION / "2026-12-05-full-size-h100", VALIDATION / "2026-12-06-full-size-h100"]
+RUN_DIRS = [VALIDATION / "2026-12-05-full-size-h100", VALIDATION / "2026-12-06-full-size-h100",
+            VALIDATION / "2026-12-06-shared-prefix-h100"]
 RUN_DIR = RUN_DIRS[0]
+# the shared-prefix call that came on an H200 (the full model) and was stopped: read alone (another GPU kind)
+SHARED_H200 = VALIDATION / "2026-12-06-shared-prefix-h200"
 
 
 def test_the_committed_run_json_is_what_the_validation_folder_gives():
@@ -284,3 +287,125 @@ def test_launch_flags_and_start_phases_are_read_not_guessed():
     assert measured.start_phases("no such lines") == {}
     with pytest.raises(ValueError, match="no server-nope.log"):
         measured._log(RUN_DIR / "call1-page", "nope")
+
+
+# ---- the shared-prefix workload: the driver's --workload, and what derive and the table make of it ----------------
+
+def _driver():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("full_size_gpu", VALIDATION / "full_size_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_driver_runs_the_shared_prefix_preset_as_it_is_and_random_as_before(tmp_path):
+    from kimi_cookbook import recommended
+    from kimi_cookbook.bench import preset
+
+    drv = _driver()
+    scen = drv.shared_prefix_scenario()
+    table = recommended.workloads()["shared-prefix"]
+    # one home per fact: the scenario the recommended-flags table names for the workload, from its preset
+    assert (drv.SHARED_PRESET, scen.name) == (table["preset"], table["scenario"])
+    # (the driver loads scenarios.py by its path: another class object, the same fields)
+    assert scen.as_dict() == next(s for s in preset(table["preset"]) if s.name == table["scenario"]).as_dict()
+    assert (scen.num_prompts, scen.prefix_groups, scen.max_concurrency) == (512, 32, 100)
+    cmd = drv.bench_args("/tmp/kfull", tmp_path, 0, 0, scenario=scen)
+    i = cmd.index("--dataset-name")
+    assert cmd[i + 1] == "generated-shared-prefix"
+    assert cmd[i + 2:i + 2 + len(scen.client_args())] == scen.client_args()
+    assert cmd[i + 2 + len(scen.client_args()):] == ["--cache-report", "--tokenizer", "/tmp/kfull", "--seed", "1",
+                                                     "--output-file", str(tmp_path / "bench.jsonl")]
+    # the page's random workload: the client's arguments of the committed 2026-12-0[56] calls, unchanged
+    assert drv.bench_args("/tmp/kfull", tmp_path, 500, 100)[2:] == [
+        "sglang.bench_serving", "--backend", "sglang", "--host", "127.0.0.1", "--port", "30000", "--dataset-name",
+        "random-ids", "--random-input-len", "1000", "--random-output-len", "1000", "--random-range-ratio", "0.0",
+        "--num-prompts", "500", "--max-concurrency", "100", "--request-rate", "inf", "--tokenizer", "/tmp/kfull",
+        "--seed", "1", "--output-file", str(tmp_path / "bench.jsonl")]
+    fewer = drv.shared_prefix_scenario(8)  # too little time for a second launch: fewer groups, same groups' size
+    assert (fewer.num_prompts, fewer.prefix_groups, fewer.prefix_len) == (128, 8, scen.prefix_len)
+
+
+def test_the_stopped_h200_shared_prefix_call_is_read_with_its_workload_and_proves_nothing():
+    from kimi_cookbook import recommended
+    from kimi_cookbook.bench import measured
+
+    summary = json.loads((SHARED_H200 / "call1-shared-prefix" / "summary.json").read_text())
+    assert (summary["workload"], summary["scenario"], summary["preset"]) == ("shared-prefix", "prefix-c100",
+                                                                           "shared-prefix")
+    run = measured.derive(SHARED_H200)
+    assert run["full_model"] is True and run["gpu"].startswith("NVIDIA H200")
+    [row] = run["c100"]
+    # the client's last request bar (not the dataset's "Generating shared-prefix prompts" bar of 512)
+    assert (row["workload"], row["flags"], row["completed"], row["num_prompts"]) == ("shared-prefix", "(defaults)",
+                                                                                     237, 512)
+    assert row["status"].startswith("over its") and row["output_tok_s"] is None
+    assert row["decode_log"]["max_running"] == 79  # SGLang's cap of 80 on that launch: prefix cache on
+    assert run["scenarios"] == []  # no page row from another workload
+    assert measured.flag_gains(run) == []  # one launch, stopped: no comparison, nothing for the table
+    assert recommended.recommended_flags("shared-prefix", "0.5.16") == ()
+    assert all(not e.measured for e in recommended.load_entries() if e.workload == "shared-prefix")
+
+
+def test_a_shared_prefix_comparison_fills_the_shared_prefix_entry_and_a_loss_adds_nothing(tmp_path):
+    import copy
+    import shutil
+
+    from kimi_cookbook import recommended
+    from kimi_cookbook.bench import measured
+
+    # a random-workload call relabelled as shared-prefix: what derive and the table do with the driver's workload
+    call = tmp_path / "2026-12-07-shared-prefix-h100" / "call1-radix"
+    shutil.copytree(RUN_DIRS[1] / "call1-radix", call)
+    summary = json.loads((call / "summary.json").read_text())
+    (call / "summary.json").write_text(json.dumps({**summary, "workload": "shared-prefix"}))
+    run = measured.derive(call.parent)
+    assert {r["workload"] for r in run["c100"]} == {"shared-prefix"}
+    [gain] = measured.table_gains(run)
+    assert (gain["workload"], gain["flag"], gain["value"]) == ("shared-prefix", "--disable-radix-cache", None)
+    assert gain["hardware"].endswith("200 prompts of prefix-c100 at concurrency 100")
+    # next to the committed random calls: one entry per (workload, flag), each from its own workload's calls
+    both = measured.derive(RUN_DIRS[1], call.parent)
+    keys = [(g["workload"], g["flag"], g["source_run"].rsplit("/", 2)[-2]) for g in measured.table_gains(both)]
+    assert ("shared-prefix", "--disable-radix-cache", "2026-12-07-shared-prefix-h100") in keys
+    assert ("random", "--disable-radix-cache", "2026-12-06-full-size-h100") in keys
+    # what scripts/full_size_results.py does with it: the shared-prefix entry, filled; a loss is never added
+    data = json.loads((Path(recommended.__file__).parent / "data" / recommended.DATA_FILE).read_text())
+    for tuned, added in ((gain["baseline"] * 0.8, ()), (gain["baseline"] * 1.2, ("--disable-radix-cache",))):
+        table = copy.deepcopy(data)
+        entry = next(e for e in table["entries"] if (e["workload"], e["flag"]) == ("shared-prefix", gain["flag"]))
+        entry.update({k: gain[k] for k in ("value", "sglang_version", "baseline", "hardware", "source_run")},
+                     tuned=tuned)
+        entries = recommended.load_entries(table)
+        assert recommended.recommended_flags("shared-prefix", "0.5.16", entries=entries) == added
+        assert recommended.recommended_flags("random", "0.5.16", entries=entries) == ("--disable-radix-cache",)
+
+
+def test_a_dataset_bar_is_not_a_request():
+    from kimi_cookbook.bench import measured
+
+    made = ("===== prefix-c100: sglang.bench_serving ...\nGenerating shared-prefix prompts: 100%|##| 512/512 "
+            "[00:03<00:00, 160.00it/s]\n")
+    assert measured.last_progress(made, "prefix-c100") is None  # stopped before the first request
+    ran = made + ("Warmup completed with 1 sequences. Starting main benchmark run...\n"
+                  " 20%|##        | 100/512 [00:25<01:30,  4.00it/s]\n")
+    assert measured.last_progress(ran, "prefix-c100") == {"completed": 100, "num_prompts": 512, "elapsed_s": 25,
+                                                          "requests_per_s": 4.0}
+
+
+def test_the_shared_prefix_call_on_the_h100_is_shown_but_proves_no_gain():
+    """2026-12-06-shared-prefix-h100: the defaults finished all 512 prompts of prefix-c100, the radix-off launch had
+    time for 16 of the 32 groups (256 prompts): rows for both, no comparison (different prompts), so the table's
+    shared-prefix entries stay candidates and nothing is added to a command for that workload."""
+    from kimi_cookbook import recommended
+    from kimi_cookbook.bench import measured
+
+    run = measured.load_full_size_run()
+    rows = [r for r in run["c100"] if r["workload"] == "shared-prefix"]
+    assert [(r["flags"], r["completed"], r["num_prompts"]) for r in rows] == [
+        ("(defaults)", 512, 512), ("--disable-radix-cache", 256, 256)]
+    assert all(g["workload"] == "random" for g in measured.flag_gains(run))
+    shared = [e for e in recommended.load_entries() if e.workload == "shared-prefix"]
+    assert shared and not any(e.measured for e in shared)

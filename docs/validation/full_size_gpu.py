@@ -10,6 +10,8 @@ line). Stdlib only, apart from torch for reading the expert counts. Two modes, e
     python3 docs/validation/full_size_gpu.py all OUT                   # page, then c100 again with the radix cache off
     python3 docs/validation/full_size_gpu.py c100 OUT [--c100-prompts N] [--tuned FLAG]  # c100 on the defaults,
                                                                         # then with one flag changed (radix cache off)
+    python3 docs/validation/full_size_gpu.py c100 OUT --workload shared-prefix [--tuned FLAG]  # the same on the
+                                                                        # shared-prefix preset's prefix-c100
 
 After every start, 8 short requests go first over SGLang's /generate and are recorded as `warmup` (on a fresh host
 they took ~90 s: kernels compiled for the first batch shapes), so no measured scenario pays for them. The calls of
@@ -18,7 +20,11 @@ they took ~90 s: kernels compiled for the first batch shapes), so no measured sc
 
 Every benchmark is SGLang's own client (python -m sglang.bench_serving, random-ids 1000/1000, range ratio 0.0 as the
 page's client default) with progress watched through the server's /metrics: no generated token for --stall seconds
-stops that benchmark and says so, and what finished is kept. A deadline (--budget) skips steps that would not fit.
+stops that benchmark and says so, and what finished is kept. `--workload shared-prefix` (mode c100 only) runs the
+cookbook's `shared-prefix` preset's `prefix-c100` instead: SGLang's `generated-shared-prefix` dataset with the
+scenario's own client arguments (kimi_cookbook/bench/scenarios.py, read here by file path: stdlib only) and
+`--cache-report` (the client then records the prompt tokens the server answered from its prefix cache). A
+deadline (--budget) skips steps that would not fit.
 Writes OUT/summary.json, OUT/bench.jsonl (the client's records), OUT/logs.tar.gz (trimmed server logs), OUT/run.log.
 """
 
@@ -148,13 +154,58 @@ class Server:
         time.sleep(3)
 
 
+def load_scenarios():
+    """kimi_cookbook/bench/scenarios.py by its path: stdlib only, so it imports wherever this driver runs (the
+    package's __init__ pulls in tqdm and more)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "kimi_cookbook" / "bench" / "scenarios.py"
+    spec = importlib.util.spec_from_file_location("_kimi_scenarios", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+SHARED_PRESET, SHARED_SCENARIO = "shared-prefix", "prefix-c100"
+
+
+def shared_prefix_scenario(groups: int | None = None):
+    """The shared-prefix preset's prefix-c100 (groups x prompts per group at concurrency 100); with ``groups``, the
+    same with fewer groups (same prompts per group, same lengths)."""
+    import dataclasses
+
+    mod = load_scenarios()
+    scen = next(s for s in mod.preset(SHARED_PRESET) if s.name == SHARED_SCENARIO)
+    if groups is not None and groups != scen.prefix_groups:
+        per_group = scen.num_prompts // scen.prefix_groups
+        scen = dataclasses.replace(scen, num_prompts=groups * per_group, prefix_groups=groups)
+    return scen
+
+
+def bench_args(tokenizer: str, out: Path, prompts: int, concurrency: int, *, in_len: int = 1000,
+               out_len: int = 1000, scenario=None) -> list[str]:
+    """SGLang's client command: random-ids (the page's workload), or ``scenario``'s own client arguments on the
+    dataset it needs (generated-shared-prefix), with --cache-report."""
+    if scenario is None:
+        return [sys.executable, "-m", "sglang.bench_serving", "--backend", "sglang", "--host", "127.0.0.1", "--port",
+                str(PORT), "--dataset-name", "random-ids", "--random-input-len", str(in_len), "--random-output-len",
+                str(out_len), "--random-range-ratio", "0.0", "--num-prompts", str(prompts), "--max-concurrency",
+                str(concurrency), "--request-rate", "inf", "--tokenizer", tokenizer, "--seed", "1",
+                "--output-file", str(out / "bench.jsonl")]
+    if not scenario.dataset:
+        raise ValueError(f"scenario {scenario.name} needs no dataset of its own; the driver runs random-ids itself")
+    return [sys.executable, "-m", "sglang.bench_serving", "--backend", "sglang", "--host", "127.0.0.1", "--port",
+            str(PORT), "--dataset-name", scenario.dataset, *scenario.client_args(), "--cache-report",
+            "--tokenizer", tokenizer, "--seed", "1", "--output-file", str(out / "bench.jsonl")]
+
+
 def bench(name: str, tokenizer: str, out: Path, prompts: int, concurrency: int, *, in_len: int = 1000,
-          out_len: int = 1000, limit: float, stall: float) -> dict:
-    cmd = [sys.executable, "-m", "sglang.bench_serving", "--backend", "sglang", "--host", "127.0.0.1", "--port",
-           str(PORT), "--dataset-name", "random-ids", "--random-input-len", str(in_len), "--random-output-len",
-           str(out_len), "--random-range-ratio", "0.0", "--num-prompts", str(prompts), "--max-concurrency",
-           str(concurrency), "--request-rate", "inf", "--tokenizer", tokenizer, "--seed", "1",
-           "--output-file", str(out / "bench.jsonl")]
+          out_len: int = 1000, limit: float, stall: float, scenario=None) -> dict:
+    if scenario is not None:  # the scenario says it all
+        prompts, concurrency = scenario.num_prompts, scenario.max_concurrency
+        in_len, out_len = scenario.prefix_len + scenario.input_len, scenario.output_len
+    cmd = bench_args(tokenizer, out, prompts, concurrency, in_len=in_len, out_len=out_len, scenario=scenario)
     log(f"bench {name}: {prompts} prompts at concurrency {concurrency} ({in_len}/{out_len})")
     before = sum(1 for _ in open(out / "bench.jsonl")) if (out / "bench.jsonl").exists() else 0
     stdout = open(out / "bench-stdout.txt", "a")
@@ -190,10 +241,12 @@ def bench(name: str, tokenizer: str, out: Path, prompts: int, concurrency: int, 
     keep = ("completed", "duration", "request_throughput", "input_throughput", "output_throughput",
             "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms",
             "mean_itl_ms", "median_itl_ms", "total_output_tokens", "total_input_tokens", "max_output_tokens_per_s",
-            "concurrency", "total_output_tokens_retokenized")
+            "concurrency", "total_output_tokens_retokenized", "cache_report")
     result = {"scenario": name, "num_prompts": prompts, "max_concurrency": concurrency, "input_len": in_len,
               "output_len": out_len, "status": status if rec or status != "done" else "no record written",
               "wall_s": wall, **{k: rec[k] for k in keep if k in rec}}
+    if scenario is not None:
+        result["prefix_groups"] = scenario.prefix_groups
     brief = {k: result.get(k) for k in ("status", "completed", "mean_tpot_ms", "output_throughput")}
     log(f"bench {name}: {json.dumps(brief)}")
     return result
@@ -273,11 +326,21 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=560, help="seconds this call may take in all")
     ap.add_argument("--stall", type=float, default=60)
     ap.add_argument("--tune-prompts", type=int, default=300)
-    ap.add_argument("--c100-prompts", type=int, default=500, help="mode c100: prompts at concurrency 100")
+    ap.add_argument("--c100-prompts", type=int, default=None, help="mode c100: prompts at concurrency 100 (random "
+                    "workload; default 500, the page's); the shared-prefix workload runs its scenario's")
+    ap.add_argument("--workload", choices=["random", "shared-prefix"], default="random", help="mode c100: the "
+                    "page's random-ids 1000/1000 (default), or the shared-prefix preset's prefix-c100")
     ap.add_argument("--c100-limit", type=float, default=120, help="mode c100: seconds the first c100 may take")
     ap.add_argument("--tuned", default="--disable-radix-cache", help="mode c100: the one flag (with its value) the "
                     "second launch changes against SGLang's defaults, e.g. '--mamba-full-memory-ratio 2.4'")
     args = ap.parse_args()
+    shared = None
+    if args.workload == "shared-prefix":
+        if args.mode != "c100" or args.c100_prompts is not None:
+            ap.error("--workload shared-prefix: mode c100 only, and its prompts are the scenario's (no --c100-prompts)")
+        shared = shared_prefix_scenario()
+    elif args.c100_prompts is None:
+        args.c100_prompts = 500
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     RUN_LOG.append(out / "run.log")
@@ -302,6 +365,11 @@ def main() -> int:
     env = {**launch_env(), "SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR": str(rec_dir)}
     summary: dict = {"mode": args.mode, "argv": sys.argv[1:], "gpu": gpu, "gpu_total_memory_bytes": total_bytes,
                      "model": dict(model), "launches": [], "bench": []}
+    if args.mode == "c100":
+        summary["workload"] = args.workload
+        summary["scenario"] = shared.name if shared else "c100"
+        if shared:
+            summary["preset"] = SHARED_PRESET
 
     def save() -> None:
         summary["elapsed_s"] = round(elapsed(), 1)
@@ -366,8 +434,18 @@ def main() -> int:
                     summary["bench"].append({"launch": name, **r})
                     save()
             elif args.mode == "c100" and i == 0:
-                r = bench("c100", str(model.path), out, args.c100_prompts, 100,
-                          limit=min(args.c100_limit, left() - 150), stall=args.stall)
+                r = bench(shared.name if shared else "c100", str(model.path), out, args.c100_prompts, 100,
+                          limit=min(args.c100_limit, left() - 150), stall=args.stall, scenario=shared)
+                summary["bench"].append({"launch": name, **r})
+            elif shared:  # the same scenario again; with too little time left, fewer groups (said in the record)
+                base = next((b for b in summary["bench"] if b.get("scenario") == shared.name and b.get("completed")),
+                            None)
+                scen = shared
+                if base and left() < base["wall_s"] + 25:
+                    groups = max(8, int(shared.prefix_groups * (left() - 25) / base["wall_s"]))
+                    scen = shared_prefix_scenario(min(groups, shared.prefix_groups))
+                r = bench(f"{name}-{shared.name}", str(model.path), out, scen.num_prompts, 100,
+                          limit=left() - 15, stall=args.stall, scenario=scen)
                 summary["bench"].append({"launch": name, **r})
             elif args.mode in ("all", "c100"):
                 base = next((b for b in summary["bench"] if b.get("scenario") == "c100" and b.get("completed")), None)

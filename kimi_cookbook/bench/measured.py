@@ -39,6 +39,9 @@ _LAUNCH_FLAGS = {"--disable-radix-cache": ("disable_radix_cache", None),
                  "--chunked-prefill-size": ("chunked_prefill_size", int)}
 _IGNORED_FLAGS = {"--expert-distribution-recorder-mode": 1}  # counting experts: no pool effect
 PAGE_C100_PROMPTS = 500  # the page's third scenario: 500 prompts at concurrency 100
+RANDOM = "random"  # the workload of a summary that names none: the page's random-ids (full_size_gpu.py's default)
+_MAIN_RUN = "Starting main benchmark run"  # SGLang's client, after its own warm-up request
+_DATASET_BAR = "Generating shared-prefix prompts"  # the generated-shared-prefix dataset's progress bar
 _DECODE = re.compile(r"Decode batch, #running-req: (\d+),.*?gen throughput \(token/s\): ([\d.]+), #queue-req: (\d+)")
 
 
@@ -95,11 +98,16 @@ def start_phases(log_text: str) -> dict[str, float]:
 
 def last_progress(stdout_text: str, scenario: str) -> dict | None:
     """The last progress line the client printed for ``scenario`` (``===== name:`` sections): requests finished,
-    of how many, after how many seconds; None when it printed none."""
+    of how many, after how many seconds; None when it printed none. Bars before the client's "Starting main
+    benchmark run" (the generated-shared-prefix dataset's own "Generating shared-prefix prompts") are not requests."""
     section = stdout_text.split(f"===== {scenario}:", 1)
     if len(section) < 2:
         return None
     body = section[1].split("\n===== ", 1)[0]
+    if _MAIN_RUN in body:
+        body = body.split(_MAIN_RUN, 1)[1]
+    elif _DATASET_BAR in body:  # the dataset was still being made: no request yet
+        return None
     found = _PROGRESS.findall(body)
     if not found:
         return None
@@ -170,6 +178,7 @@ def derive(*folders: str | Path) -> dict[str, Any]:
         for call in calls:
             where = f"{call.parent.name}/{call.name}"
             summary = summaries[call]
+            workload = summary.get("workload", RANDOM)  # the driver's --workload (older summaries: random)
             flags = {launch["name"]: " ".join(launch["flags"]) or "(defaults)" for launch in summary["launches"]}
             stdout = (call / "bench-stdout.txt").read_text() if (call / "bench-stdout.txt").exists() else ""
             rows = []
@@ -197,13 +206,13 @@ def derive(*folders: str | Path) -> dict[str, Any]:
                         if not seen or not seen["completed"]:  # skipped, or stopped before a request finished
                             continue
                         out["c100"].append({
-                            "call": where, "launch": name, "flags": flags[name],
+                            "call": where, "launch": name, "flags": flags[name], "workload": workload,
                             "status": b["status"], **seen, "output_tok_s": b.get("output_throughput"),
                             "mean_tpot_ms": b.get("mean_tpot_ms"),
                             # the c100 window: at least 60 % of what could run (the page's 100, or SGLang's cap)
                             "decode_log": decode_lines(log_text, min_running=int(0.6 * min(
                                 100, launch["pools"]["max_running_requests"])))})
-                        if not launch["flags"] and b.get("completed") == PAGE_C100_PROMPTS:
+                        if workload == RANDOM and not launch["flags"] and b.get("completed") == PAGE_C100_PROMPTS:
                             # the page's third scenario exactly (500 at 100) on SGLang's defaults: a page row
                             rows.append({**_page_row(call, records[call], b, "c100"), "flags": flags[name]})
             for b in summary["bench"]:
@@ -238,8 +247,12 @@ def _page_row(call: Path, records: list[dict], bench: dict, name: str) -> dict:
 def flag_gains(run: dict[str, Any]) -> list[dict[str, Any]]:
     """The launch comparisons a run can prove: in one call (one machine), SGLang's defaults and a launch that changed
     one flag, both of whose concurrency-100 benchmarks finished all their prompts (the client's own output tok/s).
-    One dict per comparison, in the recommended-flags table's fields (``kimi_cookbook/data/recommended_flags.json``);
+    One dict per comparison, in the recommended-flags table's fields (``kimi_cookbook/data/recommended_flags.json``),
+    for the call's workload (the driver's ``--workload``: random, or shared-prefix with the table's scenario for it);
     a stopped or partial benchmark proves nothing and gives none."""
+    from kimi_cookbook.recommended import workloads
+
+    scenarios = {k: v["scenario"] for k, v in workloads().items()}
     gains = []
     what = "" if run["full_model"] else f" ({run['model'].split(' (')[0]}, not the full model)"
     gpu = _gpu_label(run)
@@ -254,12 +267,14 @@ def flag_gains(run: dict[str, Any]) -> list[dict[str, Any]]:
             if row is base or len(flags) not in (1, 2) or not flags[0].startswith("--") or (
                     len(flags) == 2 and flags[1].startswith("--")):
                 continue  # one flag (with its value) changed, or it is not a one-variable comparison
-            if row["num_prompts"] != base["num_prompts"]:
+            workload = base.get("workload", RANDOM)
+            if row["num_prompts"] != base["num_prompts"] or row.get("workload", RANDOM) != workload:
                 continue
-            gains.append({"workload": "random", "flag": flags[0], "value": flags[1] if len(flags) == 2 else None,
+            scenario = "" if workload == RANDOM else f" of {scenarios[workload]}"
+            gains.append({"workload": workload, "flag": flags[0], "value": flags[1] if len(flags) == 2 else None,
                           "metric": "output_token_throughput_tok_s", "sglang_version": run["sglang_version"],
                           "baseline": round(base["output_tok_s"], 1), "tuned": round(row["output_tok_s"], 1),
-                          "hardware": f"1x {gpu}{what}, {base['num_prompts']} prompts at concurrency 100",
+                          "hardware": f"1x {gpu}{what}, {base['num_prompts']} prompts{scenario} at concurrency 100",
                           "num_prompts": base["num_prompts"], "source_run": f"docs/validation/{call}"})
     return gains
 
@@ -285,17 +300,26 @@ def load_full_size_run() -> dict[str, Any]:
 def full_size_tables(run: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
     """The committed run as tables: ``scenarios`` (beside the page and the floor, with the launch's flags), ``c100``
     (every concurrency-100 benchmark: defaults and one flag changed), ``pools`` (planner vs log) and ``starts``;
-    calls shortened to ``<date>/<call>``."""
+    calls shortened by :func:`_short_call`."""
     import pandas as pd
     run = run or load_full_size_run()
     c100 = pd.DataFrame([{**{k: v for k, v in r.items() if k != "decode_log"},
                           **{f"log_{k}": v for k, v in (r.get("decode_log") or {}).items()}} for r in run["c100"]])
     tables = {"scenarios": pd.DataFrame(run["scenarios"]), "c100": c100, "pools": pd.DataFrame(run["pools"]),
               "starts": pd.DataFrame(run["starts"])}
-    for table in tables.values():  # "2026-12-06-full-size-h100/call1-radix" -> "2026-12-06/call1-radix"
+    for table in tables.values():
         if "call" in table:
-            table["call"] = table["call"].str.replace(r"^(\d{4}-\d\d-\d\d)[^/]*/", r"\1/", regex=True)
+            table["call"] = table["call"].map(_short_call)
     return tables
+
+
+def _short_call(call: str) -> str:
+    """A call's folder without the GPU and "-full-size": "2026-12-06-full-size-h100/call1-radix" ->
+    "2026-12-06/call1-radix"; another workload's folder keeps its name: "2026-12-06-shared-prefix-h100/call1-radix"
+    -> "2026-12-06-shared-prefix/call1-radix"."""
+    folder, _, rest = call.partition("/")
+    folder = re.sub(r"-full-size$", "", re.sub(r"-[a-z]+\d+$", "", folder))
+    return f"{folder}/{rest}"
 
 
 def plot_full_size_run(run: dict[str, Any] | None = None):
