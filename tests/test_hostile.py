@@ -487,14 +487,22 @@ def test_sigterm_during_a_demo_is_an_interruption(embedded_server, tmp_path):
 @pytest.mark.slow  # builds the tiny model twice
 def test_ctrl_c_during_tiny_model_leaves_no_folder(tmp_path):
     out = tmp_path / "tiny"
-    proc = cli_proc("tiny-model", "--out", str(out))
-    deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".tiny-build-*/tokenizer.json")):  # the build is writing its files
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted" in one_line(err)
+    # The build's last files take a fraction of a second after tokenizer.json: on a busy machine Ctrl-C can land after
+    # the build finished (exit 0, a complete folder: correct too). Then try again, up to three times.
+    for attempt in range(3):
+        proc = cli_proc("tiny-model", "--out", str(out))
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".tiny-build-*/tokenizer.json")):  # the build is writing its files
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:  # finished before the signal: nothing half-made either
+            assert (out / "recipe.json").is_file() and not list(tmp_path.glob(".tiny-build-*"))
+            shutil.rmtree(out)
+            continue
+        break
+    assert proc.returncode == 130 and "interrupted" in one_line(err), (attempt, err)
     assert not out.exists() and not list(tmp_path.glob(".tiny-build-*"))
     again = cli_proc("tiny-model", "--out", str(out))
     assert again.wait(timeout=120) == 0 and (out / "recipe.json").is_file()
