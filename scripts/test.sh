@@ -9,7 +9,9 @@ start=$(date +%s)
 # CI machine, the same clone: 150 s with 3 workers, 177 s with 2, 158 s with 4). Tests that share an expensive
 # fixture (the notebooks' run, a wheel build, the site) stay on one worker (tests/conftest.py). A later -n wins:
 # pass -n 0 to run in this process.
-workers=$(( $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) + 1 ))
+# The cores this process may use (affinity/cgroup cpusets), as -n auto counts them; PYTEST_XDIST_AUTO_NUM_WORKERS wins.
+cores=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+workers=${PYTEST_XDIST_AUTO_NUM_WORKERS:-$(( cores + 1 ))}
 .venv/bin/python -m pytest -p no:cacheprovider --timeout=900 -n "$workers" --dist loadgroup "$@"
 rc=$?
 if [ "$rc" = 5 ]; then echo "pytest collected no tests: failing" >&2; rc=1; fi

@@ -167,7 +167,6 @@ def test_no_import_circles():
     assert circles == []
 
 
-@pytest.mark.slow
 def test_the_cli_starts_without_pandas_or_matplotlib():
     """Every subcommand's parser is built without importing pandas or matplotlib (half a second each start): they
     load only when a subcommand reads or plots results. `kimi-cookbook command`/`plan` start in a quarter second."""

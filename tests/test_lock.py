@@ -109,7 +109,8 @@ def test_a_lock_with_one_pin_changed_fails_the_coverage_check(tmp_path):
     text = lock_text(LOCK)
     changed = re.sub(r"^sglang==[\w.]+", "sglang==0.5.6", text, count=1, flags=re.M)
     assert changed != text
-    env = {**os.environ, "KIMI_COOKBOOK_LOCK": str(tmp_path / "constraints.txt")}
+    env = {**os.environ, "KIMI_COOKBOOK_LOCK": str(tmp_path / "constraints.txt"),
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # a plain pytest run: no installed plugin needed, none loaded
     (tmp_path / "constraints.txt").write_text(changed)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            f"{__file__}::test_lock_covers_every_declared_dependency"],

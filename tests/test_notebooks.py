@@ -4,6 +4,7 @@ notebooks that have another parameter set executed with it. Add a notebook's oth
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -155,9 +156,9 @@ def test_the_comparison_is_nbvals_verdict(tmp_path, request):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "synthetic.ipynb"
     nbformat.write(nb, path)
-    real = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                           "--nbval-current-env", str(path)], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=300)
+    real = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "nbval", "-p", "no:cacheprovider",
+                           "--nbval-lax", "--nbval-current-env", str(path)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300, env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert real.returncode == 1 and "1 failed, 2 passed" in real.stdout, real.stdout[-3000:]
     assert "synthetic.ipynb::Cell 1" in real.stdout and "Cell outputs differ" in real.stdout
     executed = tmp_path / "executed.ipynb"

@@ -54,9 +54,10 @@ def test_a_module_fixture_is_made_once_and_other_tests_spread(tmp_path):
     log = tmp_path / "log"
     log.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}  # this suite's own workers
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+    # only the plugin under test (xdist): loading every installed plugin in 3 processes took most of this test's time
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "xdist", "-p", "no:cacheprovider", "-n", "2",
                            "--dist", "loadgroup", str(suite)], cwd=suite, capture_output=True, text=True,
-                          timeout=120, env={**env, "PARALLEL_LOG": str(log)})
+                          timeout=120, env={**env, "PARALLEL_LOG": str(log), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "12 passed" in proc.stdout
     assert len((log / "built").read_text().split()) == 1  # made once

@@ -238,6 +238,9 @@ def bench(name: str, tokenizer: str, out: Path, prompts: int, concurrency: int, 
     wall = round(time.monotonic() - start, 1)
     records = [json.loads(x) for x in open(out / "bench.jsonl")][before:] if (out / "bench.jsonl").exists() else []
     rec = records[-1] if records else {}
+    if status != "done" and rec.get("completed") == prompts:  # the client finished and wrote its record before
+        log(f"bench {name}: its record has all {prompts} prompts: done")  # the stop (the limit counts its start-up)
+        status = "done"
     keep = ("completed", "duration", "request_throughput", "input_throughput", "output_throughput",
             "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms",
             "mean_itl_ms", "median_itl_ms", "total_output_tokens", "total_input_tokens", "max_output_tokens_per_s",
@@ -437,7 +440,8 @@ def main() -> int:
                 r = bench(shared.name if shared else "c100", str(model.path), out, args.c100_prompts, 100,
                           limit=min(args.c100_limit, left() - 150), stall=args.stall, scenario=shared)
                 summary["bench"].append({"launch": name, **r})
-            elif shared:  # the same scenario again; with too little time left, fewer groups (said in the record)
+            elif shared:  # the same scenario again; with too little time left, fewer groups (said in the record:
+                # then evidence only, not a comparison: measured.flag_gains needs the same prompts)
                 base = next((b for b in summary["bench"] if b.get("scenario") == shared.name and b.get("completed")),
                             None)
                 scen = shared

@@ -318,7 +318,7 @@ def _short_call(call: str) -> str:
     "2026-12-06/call1-radix"; another workload's folder keeps its name: "2026-12-06-shared-prefix-h100/call1-radix"
     -> "2026-12-06-shared-prefix/call1-radix"."""
     folder, _, rest = call.partition("/")
-    folder = re.sub(r"-full-size$", "", re.sub(r"-[a-z]+\d+$", "", folder))
+    folder = re.sub(r"-full-size$", "", re.sub(r"-[a-z]+\d+[a-z]*$", "", folder))
     return f"{folder}/{rest}"
 
 
