@@ -31,6 +31,7 @@ Writes OUT/summary.json, OUT/bench.jsonl (the client's records), OUT/logs.tar.gz
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
@@ -154,6 +155,7 @@ class Server:
         time.sleep(3)
 
 
+@functools.cache
 def load_scenarios():
     """kimi_cookbook/bench/scenarios.py by its path: stdlib only, so it imports wherever this driver runs (the
     package's __init__ pulls in tqdm and more)."""
@@ -188,16 +190,15 @@ def bench_args(tokenizer: str, out: Path, prompts: int, concurrency: int, *, in_
     """SGLang's client command: random-ids (the page's workload), or ``scenario``'s own client arguments on the
     dataset it needs (generated-shared-prefix), with --cache-report."""
     if scenario is None:
-        return [sys.executable, "-m", "sglang.bench_serving", "--backend", "sglang", "--host", "127.0.0.1", "--port",
-                str(PORT), "--dataset-name", "random-ids", "--random-input-len", str(in_len), "--random-output-len",
-                str(out_len), "--random-range-ratio", "0.0", "--num-prompts", str(prompts), "--max-concurrency",
-                str(concurrency), "--request-rate", "inf", "--tokenizer", tokenizer, "--seed", "1",
-                "--output-file", str(out / "bench.jsonl")]
-    if not scenario.dataset:
+        workload = ["--dataset-name", "random-ids", "--random-input-len", str(in_len), "--random-output-len",
+                    str(out_len), "--random-range-ratio", "0.0", "--num-prompts", str(prompts), "--max-concurrency",
+                    str(concurrency), "--request-rate", "inf"]
+    elif not scenario.dataset:
         raise ValueError(f"scenario {scenario.name} needs no dataset of its own; the driver runs random-ids itself")
+    else:
+        workload = ["--dataset-name", scenario.dataset, *scenario.client_args(), "--cache-report"]
     return [sys.executable, "-m", "sglang.bench_serving", "--backend", "sglang", "--host", "127.0.0.1", "--port",
-            str(PORT), "--dataset-name", scenario.dataset, *scenario.client_args(), "--cache-report",
-            "--tokenizer", tokenizer, "--seed", "1", "--output-file", str(out / "bench.jsonl")]
+            str(PORT), *workload, "--tokenizer", tokenizer, "--seed", "1", "--output-file", str(out / "bench.jsonl")]
 
 
 def bench(name: str, tokenizer: str, out: Path, prompts: int, concurrency: int, *, in_len: int = 1000,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from kimi_cookbook.bench.parse import row_from_record
 from kimi_cookbook.bench.watch import _BAR_COUNT, finished_requests
 from kimi_cookbook.hardware import GPUS
+from kimi_cookbook.recommended import workloads
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -250,8 +251,6 @@ def flag_gains(run: dict[str, Any]) -> list[dict[str, Any]]:
     One dict per comparison, in the recommended-flags table's fields (``kimi_cookbook/data/recommended_flags.json``),
     for the call's workload (the driver's ``--workload``: random, or shared-prefix with the table's scenario for it);
     a stopped or partial benchmark proves nothing and gives none."""
-    from kimi_cookbook.recommended import workloads
-
     scenarios = {k: v["scenario"] for k, v in workloads().items()}
     gains = []
     what = "" if run["full_model"] else f" ({run['model'].split(' (')[0]}, not the full model)"
